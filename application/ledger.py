@@ -1,0 +1,284 @@
+"""The ledger application: every operator use case on vault, projects and secrets.
+
+One eventsourcing Application whose stored events are the audit log. Commands take
+an explicit `AuditStamp` (who, from where) and never carry plaintext into events:
+values are sealed by the `KeyService` port before an event is built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from application.ports import Clock, KeyService
+from application.transcodings import register_ledger_transcodings
+from domain import ids
+from domain.audit import AuditStamp
+from domain.errors import Conflict, InvalidInput, NotFound, Sealed
+from domain.names import SecretNameClaim, claim_id
+from domain.project import Project, validate_description, validate_project_name
+from domain.records import AuditRecord
+from domain.secret import (
+    Secret,
+    validate_field_names,
+    validate_note,
+    validate_secret_name,
+    validate_value_size,
+)
+from domain.values import SecretType, SecretVersion, generate_value
+from domain.vault import Vault
+
+
+class Ledger(Application[UUID]):
+    name = "keyledger"
+
+    def __init__(
+        self, env: Mapping[str, str] | None, keys: KeyService, clock: Clock
+    ) -> None:
+        super().__init__(env)
+        self.keys = keys
+        self.clock = clock
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_ledger_transcodings(transcoder)
+
+    # -- loading ---------------------------------------------------------------
+
+    def _get(self, aggregate_id: UUID, what: str) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} not found") from None
+
+    def vault(self) -> Vault | None:
+        try:
+            vault: Vault = self.repository.get(ids.VAULT_SINGLETON)
+        except AggregateNotFoundError:
+            return None
+        return vault
+
+    def project(self, project_id: str) -> Project:
+        project: Project = self._get(ids.aggregate_id(project_id), f"Project {project_id}")
+        return project
+
+    def secret(self, secret_id: str) -> Secret:
+        secret: Secret = self._get(ids.aggregate_id(secret_id), f"Secret {secret_id}")
+        if secret.purged:
+            raise NotFound(f"Secret {secret_id} not found")
+        return secret
+
+    def _save(self, *aggregates: Any) -> None:
+        """Save atomically; a lost race on an id or version becomes a 409."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict("Someone else changed this at the same moment; try again") from None
+
+    # -- vault -----------------------------------------------------------------
+
+    def create_vault(self, email: str, password_hash: str, audit: AuditStamp) -> Vault:
+        if self.vault() is not None:
+            raise Conflict("The vault is already initialised")
+        vault = Vault(
+            vault_id=ids.new_public_id(ids.VAULT),
+            owner_id=ids.new_public_id(ids.USER),
+            owner_email=email,
+            password_hash=password_hash,
+            audit=audit,
+        )
+        self._save(vault)
+        return vault
+
+    def record_seal(self, sealed: bool, audit: AuditStamp) -> None:
+        vault = self.vault()
+        if vault is None:
+            return
+        if sealed:
+            vault.seal(audit=audit)
+        else:
+            vault.unseal(audit=audit)
+        self._save(vault)
+
+    def record(self, action: str, audit: AuditStamp, secret_id: str | None = None) -> None:
+        """Write a standalone audit record (e.g. `auth_failure`)."""
+        self._save(AuditRecord(action=action, audit=audit, secret_id=secret_id))
+
+    # -- projects --------------------------------------------------------------
+
+    def create_project(self, name: str, description: str, audit: AuditStamp) -> Project:
+        name = validate_project_name(name)
+        description = validate_description(description)
+        project_id = ids.new_public_id(ids.PROJECT)
+        key_ref = self.keys.new_project_key(project_id)
+        project = Project(
+            project_id=project_id,
+            name=name,
+            description=description,
+            key_ref=key_ref,
+            audit=audit,
+        )
+        self._save(project)
+        return project
+
+    def update_project(
+        self, project_id: str, name: str | None, description: str | None, audit: AuditStamp
+    ) -> Project:
+        project = self.project(project_id)
+        project.update(name, description, audit)
+        self._save(project)
+        return project
+
+    # -- secrets ---------------------------------------------------------------
+
+    def _encode_value(
+        self, value: str | None, fields: Mapping[str, str] | None
+    ) -> tuple[str, SecretType, tuple[str, ...] | None]:
+        """Plaintext + type + field names; blank structured fields are generated."""
+        if (value is None) == (fields is None):
+            raise InvalidInput("Give either a value or fields")
+        if fields is not None:
+            names = validate_field_names(list(fields))
+            filled = {k: (v if v != "" else generate_value()) for k, v in fields.items()}
+            plaintext = json.dumps(filled, separators=(",", ":"))
+            validate_value_size(plaintext)
+            return plaintext, SecretType.STRUCTURED, names
+        assert value is not None
+        validate_value_size(value)
+        return value, SecretType.STANDARD, None
+
+    def _sealed_version(
+        self, project: Project, secret_id: str, number: int, plaintext: str
+    ) -> SecretVersion:
+        if self.keys.is_sealed:
+            raise Sealed()
+        sealed = self.keys.seal_value(project.key_ref, secret_id, number, plaintext.encode())
+        return SecretVersion(number=number, sealed=sealed, created_ms=self.clock.now_ms())
+
+    def create_secret(
+        self,
+        project_id: str,
+        name: str,
+        audit: AuditStamp,
+        value: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        note: str = "",
+    ) -> Secret:
+        project = self.project(project_id)
+        name = validate_secret_name(name)
+        note = validate_note(note)
+        plaintext, secret_type, field_names = self._encode_value(value, fields)
+        secret_id = ids.new_public_id(ids.SECRET)
+        claim = self._claim_name(project_id, name, secret_id, audit)
+        version = self._sealed_version(project, secret_id, 1, plaintext)
+        secret = Secret(
+            secret_id=secret_id,
+            project_id=project_id,
+            name=name,
+            secret_type=secret_type,
+            field_names=field_names,
+            note=note,
+            first_version=version,
+            audit=audit,
+        )
+        self._save(claim, secret)
+        return secret
+
+    def _claim_name(
+        self, project_id: str, name: str, secret_id: str, audit: AuditStamp
+    ) -> SecretNameClaim:
+        try:
+            claim: SecretNameClaim = self.repository.get(claim_id(project_id, name))
+        except AggregateNotFoundError:
+            return SecretNameClaim(
+                project_id=project_id, name=name, secret_id=secret_id, audit=audit
+            )
+        claim.reclaim(secret_id, audit)
+        return claim
+
+    def replace_secret(
+        self,
+        secret_id: str,
+        audit: AuditStamp,
+        value: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> Secret:
+        secret = self.secret(secret_id)
+        project = self.project(secret.project_id)
+        plaintext, _type, field_names = self._encode_value(value, fields)
+        version = self._sealed_version(project, secret_id, secret.next_version_number(), plaintext)
+        secret.replace(version, field_names, audit)
+        self._save(secret)
+        return secret
+
+    def roll_back_secret(self, secret_id: str, to_version: int, audit: AuditStamp) -> Secret:
+        secret = self.secret(secret_id)
+        secret.roll_back(to_version, self.clock.now_ms(), audit)
+        self._save(secret)
+        return secret
+
+    def rename_secret(self, secret_id: str, name: str, audit: AuditStamp) -> Secret:
+        secret = self.secret(secret_id)
+        name = validate_secret_name(name)
+        if name == secret.name:
+            return secret
+        new_claim = self._claim_name(secret.project_id, name, secret_id, audit)
+        old_claim: SecretNameClaim = self.repository.get(claim_id(secret.project_id, secret.name))
+        secret.rename(name, audit)
+        old_claim.release(audit)
+        self._save(new_claim, old_claim, secret)
+        return secret
+
+    def update_note(self, secret_id: str, note: str, audit: AuditStamp) -> Secret:
+        secret = self.secret(secret_id)
+        secret.update_note(note, audit)
+        self._save(secret)
+        return secret
+
+    def delete_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
+        secret = self.secret(secret_id)
+        secret.delete(self.clock.now_ms(), audit)
+        self._save(secret)
+        return secret
+
+    def restore_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
+        secret = self.secret(secret_id)
+        secret.restore(self.clock.now_ms(), audit)
+        self._save(secret)
+        return secret
+
+    def purge_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
+        """Purge from the trash: the name is freed and every data key is shredded."""
+        secret = self.secret(secret_id)
+        claim: SecretNameClaim = self.repository.get(claim_id(secret.project_id, secret.name))
+        secret.purge(audit)
+        claim.release(audit)
+        self._save(claim, secret)
+        self.keys.shred_secret_keys(secret_id)
+        return secret
+
+    def purge_expired_trash(self, candidates: list[str], now_ms: int) -> list[str]:
+        """Purge the given trashed secrets whose 30 days are over (the sweep's job)."""
+        purged = []
+        for secret_id in candidates:
+            try:
+                secret = self.secret(secret_id)
+            except NotFound:
+                continue
+            if secret.trash_expired(now_ms):
+                self.purge_secret(secret_id, AuditStamp.system("trash retention expired"))
+                purged.append(secret_id)
+        return purged
+
+    def reveal(self, secret_id: str) -> str:
+        """Decrypt the current value. Only the machine plane may call this."""
+        if self.keys.is_sealed:
+            raise Sealed()
+        secret = self.secret(secret_id)
+        project = self.project(secret.project_id)
+        return self.keys.open_value(project.key_ref, secret_id, secret.current.sealed).decode()

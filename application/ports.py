@@ -1,0 +1,66 @@
+"""The ports the application needs from the outside world, as Protocols.
+
+Infrastructure implements them (AES-GCM key service, Argon2id hasher, SQL session
+store); tests may substitute in-memory fakes. Nothing here names a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.values import SealedValue
+
+
+class KeyService(Protocol):
+    """Envelope encryption. The only way the application touches key material."""
+
+    @property
+    def is_sealed(self) -> bool: ...
+
+    def new_project_key(self, project_id: str) -> str:
+        """Generate, wrap and store a project master key; return its reference."""
+        ...
+
+    def seal_value(
+        self, project_key_ref: str, secret_id: str, written_version: int, plaintext: bytes
+    ) -> SealedValue: ...
+
+    def open_value(self, project_key_ref: str, secret_id: str, sealed: SealedValue) -> bytes: ...
+
+    def shred_secret_keys(self, secret_id: str, keep_dek_ref: str | None = None) -> int:
+        """Delete a secret's wrapped data keys; its ciphertext becomes unreadable."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, encoded: str) -> bool: ...
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    user_id: str
+    created_ms: int
+    expires_ms: int
+    revoked: bool
+
+
+class SessionStore(Protocol):
+    def add(self, token_hash: str, record: SessionRecord) -> None: ...
+
+    def find(self, token_hash: str) -> SessionRecord | None: ...
+
+    def revoke(self, session_id: str) -> bool: ...
+
+
+class SetupCodeStore(Protocol):
+    def read(self) -> str | None: ...
+
+    def consume(self) -> None: ...

@@ -1,0 +1,100 @@
+"""The audit fields every ledger event carries, and the one table of action names.
+
+The event store *is* the audit log: an audit entry is an event seen through this
+module. Actions and severities are derived from the event's topic here, never typed
+by hand at a call site, so a new event type without an entry is caught by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ActorKind(Enum):
+    USER = "user"
+    MACHINE = "machine"
+    AI_AGENT = "ai_agent"
+    SYSTEM = "system"
+    EXTERNAL = "external"
+
+
+class Severity(str, Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class AuditStamp:
+    """Who did it, from where, and a human detail line. Passed into every command."""
+
+    actor_kind: ActorKind
+    source_ip: str
+    user_id: str | None = None
+    machine_id: str | None = None
+    ai_agent_id: str | None = None
+    detail: str = ""
+
+    @classmethod
+    def system(cls, detail: str = "") -> AuditStamp:
+        return cls(actor_kind=ActorKind.SYSTEM, source_ip="system", detail=detail)
+
+    def with_detail(self, detail: str) -> AuditStamp:
+        return AuditStamp(
+            actor_kind=self.actor_kind,
+            source_ip=self.source_ip,
+            user_id=self.user_id,
+            machine_id=self.machine_id,
+            ai_agent_id=self.ai_agent_id,
+            detail=detail,
+        )
+
+
+# topic -> (action, severity). `None` marks bookkeeping events (name claims) that
+# are chained like every event but are not vault actions of their own.
+ACTIONS: dict[str, tuple[str, Severity] | None] = {
+    "keyledger.vault.Created": ("vault_create", Severity.HIGH),
+    "keyledger.vault.Sealed": ("server_seal", Severity.HIGH),
+    "keyledger.vault.Unsealed": ("server_unseal", Severity.HIGH),
+    "keyledger.project.Created": ("project_create", Severity.INFO),
+    "keyledger.project.Updated": ("project_update", Severity.LOW),
+    "keyledger.secret.Created": ("secret_create", Severity.INFO),
+    "keyledger.secret.Replaced": ("secret_update", Severity.MEDIUM),
+    "keyledger.secret.RolledBack": ("secret_update", Severity.MEDIUM),
+    "keyledger.secret.Renamed": ("secret_rename", Severity.LOW),
+    "keyledger.secret.NoteUpdated": ("secret_note_update", Severity.INFO),
+    "keyledger.secret.Deleted": ("secret_delete", Severity.HIGH),
+    "keyledger.secret.Restored": ("secret_restore", Severity.MEDIUM),
+    "keyledger.secret.Purged": ("secret_purge", Severity.HIGH),
+    "keyledger.name.Claimed": None,
+    "keyledger.name.Released": None,
+    "keyledger.name.Reclaimed": None,
+    # Standalone records: the action is carried by the event itself.
+    "keyledger.record.Recorded": ("*", Severity.INFO),
+}
+
+# Severities for actions recorded as standalone records.
+RECORD_SEVERITY: dict[str, Severity] = {
+    "auth_failure": Severity.MEDIUM,
+    "user_login": Severity.INFO,
+    "user_logout": Severity.INFO,
+    "session_revoke": Severity.LOW,
+    "trash_purge_expired": Severity.MEDIUM,
+}
+
+
+def action_for(topic: str, recorded_action: str | None = None) -> tuple[str, Severity] | None:
+    """The audit action and severity of an event topic (None: not an audit action)."""
+    try:
+        entry = ACTIONS[topic]
+    except KeyError:
+        raise LookupError(f"event topic {topic!r} has no audit action") from None
+    if entry is None:
+        return None
+    if entry[0] == "*":
+        action = recorded_action or "unknown"
+        return action, RECORD_SEVERITY.get(action, Severity.INFO)
+    return entry

@@ -1,0 +1,39 @@
+"""Errors the domain and application raise; the interfaces map each to a status code."""
+
+from __future__ import annotations
+
+
+class KeyledgerError(Exception):
+    """Base class. The message is safe to show a user: it never holds a secret value."""
+
+
+class InvalidInput(KeyledgerError):  # 400
+    pass
+
+
+class AuthenticationFailed(KeyledgerError):  # 401
+    pass
+
+
+class Forbidden(KeyledgerError):  # 403
+    pass
+
+
+class NotFound(KeyledgerError):  # 404
+    pass
+
+
+class Conflict(KeyledgerError):  # 409
+    pass
+
+
+class Sealed(KeyledgerError):  # 503
+    def __init__(self, message: str = "Server is sealed, awaiting unseal") -> None:
+        super().__init__(message)
+
+
+class IntegrityFailure(KeyledgerError):
+    """One opaque error for every way a ciphertext can fail to open."""
+
+    def __init__(self, message: str = "Stored value failed its integrity check") -> None:
+        super().__init__(message)

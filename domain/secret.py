@@ -1,0 +1,211 @@
+"""A secret: versions of sealed ciphertext, a name unique in its project, a trash life.
+
+Validation happens in the public command methods; the `@event` methods only apply
+state, because they run again on every replay.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import ids
+
+from domain.audit import AuditStamp
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.values import SecretType, SecretVersion
+
+MAX_NAME = 255
+MAX_VALUE_BYTES = 12 * 1024
+MAX_NOTE = 2000
+MAX_FIELDS = 100
+MAX_FIELD_NAME = 64
+TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+def validate_secret_name(name: str) -> str:
+    if not name or not name.strip():
+        raise InvalidInput("Secret name must not be empty")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"Secret name must be at most {MAX_NAME} characters")
+    if any(ord(c) < 32 for c in name):
+        raise InvalidInput("Secret name must not contain control characters")
+    return name
+
+
+def validate_value_size(plaintext: str) -> None:
+    if len(plaintext.encode()) > MAX_VALUE_BYTES:
+        raise InvalidInput(f"Secret value must be at most {MAX_VALUE_BYTES} bytes")
+
+
+def validate_field_names(names: list[str]) -> tuple[str, ...]:
+    if not names:
+        raise InvalidInput("A structured secret needs at least one field")
+    if len(names) > MAX_FIELDS:
+        raise InvalidInput(f"A structured secret has at most {MAX_FIELDS} fields")
+    if len(set(names)) != len(names):
+        raise InvalidInput("Field names must be unique within a secret")
+    for name in names:
+        if not name or len(name) > MAX_FIELD_NAME or any(ord(c) < 33 for c in name):
+            raise InvalidInput(
+                f"Field name {name[:MAX_FIELD_NAME]!r} must be 1–{MAX_FIELD_NAME} "
+                "characters without spaces or control characters"
+            )
+    return tuple(names)
+
+
+def validate_note(note: str) -> str:
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"Note must be at most {MAX_NOTE} characters")
+    return note
+
+
+class Secret(Aggregate):
+    TOPIC = "keyledger.secret.Secret"
+
+    class Event(Aggregate.Event):
+        TOPIC = "keyledger.secret.Event"
+
+    @staticmethod
+    def create_id(secret_id: str) -> UUID:
+        return ids.aggregate_id(secret_id)
+
+    @event("Created", topic="keyledger.secret.Created")
+    def __init__(
+        self,
+        secret_id: str,
+        project_id: str,
+        name: str,
+        secret_type: SecretType,
+        field_names: tuple[str, ...] | None,
+        note: str,
+        first_version: SecretVersion,
+        audit: AuditStamp,
+    ) -> None:
+        self.secret_id = secret_id
+        self.project_id = project_id
+        self.name = name
+        self.secret_type = secret_type
+        self.field_names = tuple(field_names) if field_names is not None else None
+        self.note = note
+        self.versions: list[SecretVersion] = [first_version]
+        self.deleted_at_ms: int | None = None
+        self.purged = False
+
+    # -- queries ---------------------------------------------------------------
+
+    @property
+    def current(self) -> SecretVersion:
+        return self.versions[-1]
+
+    @property
+    def in_trash(self) -> bool:
+        return self.deleted_at_ms is not None
+
+    def find_version(self, number: int) -> SecretVersion:
+        for version in self.versions:
+            if version.number == number:
+                return version
+        raise NotFound(f"Version {number} of {self.secret_id} not found")
+
+    def next_version_number(self) -> int:
+        return self.current.number + 1
+
+    def _require_live(self) -> None:
+        if self.purged:
+            raise NotFound(f"Secret {self.secret_id} not found")
+        if self.in_trash:
+            raise Conflict(f"Secret {self.secret_id} is in the trash; restore it first")
+
+    # -- commands --------------------------------------------------------------
+
+    def replace(
+        self, version: SecretVersion, field_names: tuple[str, ...] | None, audit: AuditStamp
+    ) -> None:
+        self._require_live()
+        if (field_names is None) != (self.secret_type is SecretType.STANDARD):
+            raise InvalidInput(f"A {self.secret_type.value} secret keeps its type on replace")
+        self._replaced(version, field_names, audit)
+
+    @event("Replaced", topic="keyledger.secret.Replaced")
+    def _replaced(
+        self, version: SecretVersion, field_names: tuple[str, ...] | None, audit: AuditStamp
+    ) -> None:
+        self.versions.append(version)
+        self.field_names = tuple(field_names) if field_names is not None else None
+
+    def roll_back(self, to_number: int, created_ms: int, audit: AuditStamp) -> SecretVersion:
+        """Write a NEW version that points at version `to_number`'s ciphertext."""
+        self._require_live()
+        target = self.find_version(to_number)
+        if target.number == self.current.number:
+            raise Conflict(f"Version {to_number} is already the current version")
+        new = SecretVersion(
+            number=self.next_version_number(),
+            sealed=target.sealed,
+            created_ms=created_ms,
+            rolled_back_from=target.number,
+        )
+        self._rolled_back(new, audit.with_detail(f"rolled back to version {to_number}"))
+        return new
+
+    @event("RolledBack", topic="keyledger.secret.RolledBack")
+    def _rolled_back(self, version: SecretVersion, audit: AuditStamp) -> None:
+        self.versions.append(version)
+
+    def rename(self, name: str, audit: AuditStamp) -> None:
+        self._require_live()
+        self._renamed(validate_secret_name(name), audit)
+
+    @event("Renamed", topic="keyledger.secret.Renamed")
+    def _renamed(self, name: str, audit: AuditStamp) -> None:
+        self.name = name
+
+    def update_note(self, note: str, audit: AuditStamp) -> None:
+        self._require_live()
+        self._note_updated(validate_note(note), audit)
+
+    @event("NoteUpdated", topic="keyledger.secret.NoteUpdated")
+    def _note_updated(self, note: str, audit: AuditStamp) -> None:
+        self.note = note
+
+    def delete(self, at_ms: int, audit: AuditStamp) -> None:
+        self._require_live()
+        self._deleted(at_ms, audit)
+
+    @event("Deleted", topic="keyledger.secret.Deleted")
+    def _deleted(self, at_ms: int, audit: AuditStamp) -> None:
+        self.deleted_at_ms = at_ms
+
+    def restore(self, now_ms: int, audit: AuditStamp) -> None:
+        if self.purged:
+            raise NotFound(f"Secret {self.secret_id} not found")
+        if self.deleted_at_ms is None:
+            raise Conflict(f"Secret {self.secret_id} is not in the trash")
+        if now_ms - self.deleted_at_ms > TRASH_RETENTION_MS:
+            raise NotFound(f"Secret {self.secret_id} has left the trash")
+        self._restored(audit)
+
+    @event("Restored", topic="keyledger.secret.Restored")
+    def _restored(self, audit: AuditStamp) -> None:
+        self.deleted_at_ms = None
+
+    def purge(self, audit: AuditStamp) -> None:
+        if self.purged:
+            raise NotFound(f"Secret {self.secret_id} not found")
+        if self.deleted_at_ms is None:
+            raise Conflict(f"Secret {self.secret_id} must be deleted before it is purged")
+        self._purged(audit)
+
+    @event("Purged", topic="keyledger.secret.Purged")
+    def _purged(self, audit: AuditStamp) -> None:
+        self.purged = True
+        self.versions = self.versions[-1:]  # history is gone; its keys are shredded
+
+    def trash_expired(self, now_ms: int) -> bool:
+        return (
+            not self.purged
+            and self.deleted_at_ms is not None
+            and now_ms - self.deleted_at_ms > TRASH_RETENTION_MS
+        )

@@ -1,0 +1,147 @@
+"""Envelope encryption: the one module that composes AES-GCM keys for values.
+
+Three layers: a fresh 32-byte data key per write encrypts the value (AES-256-GCM,
+random 12-byte IV, AAD = secret id + written version); the project master key wraps
+the data key; the server key ring wraps the master key. Wrapped keys live in the key
+table, so shredding a secret or project is deleting rows, not rewriting events.
+Every failure to open is the same opaque `IntegrityFailure`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.errors import IntegrityFailure, Sealed
+from domain.values import SealedValue
+from infrastructure.crypto.keyring import IV_BYTES, KEY_BYTES, KeyRing
+from infrastructure.keystore import KeyStore
+
+CHECK_REF = "server-key-check"
+_CHECK_PLAINTEXT = b"keyledger server key check v1"
+
+
+def value_aad(secret_id: str, written_version: int) -> bytes:
+    return f"keyledger/value/v1\x00{secret_id}\x00{written_version}".encode()
+
+
+def _dek_aad(secret_id: str, dek_ref: str) -> bytes:
+    return f"keyledger/dek/v1\x00{secret_id}\x00{dek_ref}".encode()
+
+
+def _project_aad(key_ref: str) -> bytes:
+    return f"keyledger/project-key/v1\x00{key_ref}".encode()
+
+
+def _wipe(buffer: bytearray) -> None:
+    for i in range(len(buffer)):
+        buffer[i] = 0
+
+
+class Envelope:
+    """Implements the application's `KeyService` port. Sealed until given a key ring."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
+        self._ring: KeyRing | None = None
+        self._lock = threading.Lock()
+
+    # -- seal state ------------------------------------------------------------
+
+    @property
+    def is_sealed(self) -> bool:
+        return self._ring is None
+
+    def has_check(self) -> bool:
+        return self._store.get(CHECK_REF) is not None
+
+    def unseal(self, ring: KeyRing) -> None:
+        """Accept `ring` if it opens the stored check blob (or set one on first use)."""
+        with self._lock:
+            check = self._store.get(CHECK_REF)
+            if check is None:
+                blob = ring.wrap(_CHECK_PLAINTEXT, CHECK_REF.encode())
+                self._store.put(CHECK_REF, "server", "check", blob)
+            elif ring.unwrap(check, CHECK_REF.encode()) != _CHECK_PLAINTEXT:
+                raise IntegrityFailure()
+            self._ring = ring
+
+    def seal(self) -> None:
+        with self._lock:
+            self._ring = None
+
+    def _require_ring(self) -> KeyRing:
+        ring = self._ring
+        if ring is None:
+            raise Sealed()
+        return ring
+
+    # -- project keys ----------------------------------------------------------
+
+    def new_project_key(self, project_id: str) -> str:
+        ring = self._require_ring()
+        key_ref = "pk_" + secrets.token_hex(12)
+        master = bytearray(secrets.token_bytes(KEY_BYTES))
+        try:
+            blob = ring.wrap(bytes(master), _project_aad(key_ref))
+        finally:
+            _wipe(master)
+        self._store.put(key_ref, project_id, "project", blob)
+        return key_ref
+
+    def _project_key(self, key_ref: str) -> bytes:
+        ring = self._require_ring()
+        blob = self._store.get(key_ref)
+        if blob is None:
+            raise IntegrityFailure()
+        return ring.unwrap(blob, _project_aad(key_ref))
+
+    # -- values ----------------------------------------------------------------
+
+    def seal_value(
+        self, project_key_ref: str, secret_id: str, written_version: int, plaintext: bytes
+    ) -> SealedValue:
+        master = self._project_key(project_key_ref)
+        dek = bytearray(secrets.token_bytes(KEY_BYTES))
+        dek_ref = "dk_" + secrets.token_hex(12)
+        try:
+            iv = secrets.token_bytes(IV_BYTES)
+            ciphertext = AESGCM(bytes(dek)).encrypt(
+                iv, plaintext, value_aad(secret_id, written_version)
+            )
+            dek_iv = secrets.token_bytes(IV_BYTES)
+            wrapped = dek_iv + AESGCM(master).encrypt(
+                dek_iv, bytes(dek), _dek_aad(secret_id, dek_ref)
+            )
+        finally:
+            _wipe(dek)
+        self._store.put(dek_ref, secret_id, "dek", wrapped)
+        return SealedValue(
+            ciphertext=ciphertext, iv=iv, dek_ref=dek_ref, written_version=written_version
+        )
+
+    def open_value(self, project_key_ref: str, secret_id: str, sealed: SealedValue) -> bytes:
+        master = self._project_key(project_key_ref)
+        wrapped = self._store.get(sealed.dek_ref)
+        if wrapped is None or len(wrapped) < IV_BYTES + 16:
+            raise IntegrityFailure()
+        try:
+            dek = bytearray(
+                AESGCM(master).decrypt(
+                    wrapped[:IV_BYTES], wrapped[IV_BYTES:], _dek_aad(secret_id, sealed.dek_ref)
+                )
+            )
+            try:
+                return AESGCM(bytes(dek)).decrypt(
+                    sealed.iv, sealed.ciphertext, value_aad(secret_id, sealed.written_version)
+                )
+            finally:
+                _wipe(dek)
+        except InvalidTag:
+            raise IntegrityFailure() from None
+
+    def shred_secret_keys(self, secret_id: str, keep_dek_ref: str | None = None) -> int:
+        return self._store.delete_owned(secret_id, kind="dek", keep=keep_dek_ref)

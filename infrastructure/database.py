@@ -1,0 +1,126 @@
+"""The state database: key table, sessions, read models and projection tracking.
+
+Embedded mode keeps it in `<data-dir>/state.sqlite` (WAL); distributed mode puts it
+in the same PostgreSQL database as the event store. SQLAlchemy Core, no ORM: the
+read models are plain tables written by projections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+keys = Table(
+    "kl_keys",
+    metadata,
+    Column("key_ref", String(64), primary_key=True),
+    Column("owner_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+)
+
+sessions = Table(
+    "kl_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(32), nullable=False, unique=True),
+    Column("user_id", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("revoked", Integer, nullable=False, default=0),
+)
+
+tracking = Table(
+    "kl_tracking",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+projects = Table(
+    "rm_projects",
+    metadata,
+    Column("project_id", String(32), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+secrets_table = Table(
+    "rm_secrets",
+    metadata,
+    Column("secret_id", String(32), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("project_id", String(32), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("field_names", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("deleted_ms", BigInteger, nullable=True, index=True),
+)
+
+secret_versions = Table(
+    "rm_secret_versions",
+    metadata,
+    Column("secret_id", String(32), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("rolled_back_from", Integer, nullable=True),
+)
+
+audit_log = Table(
+    "rm_audit_log",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("action", String(64), nullable=False, index=True),
+    Column("severity", String(16), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("user_id", String(32), nullable=True),
+    Column("machine_id", String(64), nullable=True),
+    Column("ai_agent_id", String(64), nullable=True),
+    Column("secret_id", String(32), nullable=True, index=True),
+    Column("project_id", String(32), nullable=True),
+    Column("source_ip", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False, index=True),
+)
+
+READ_MODEL_TABLES = (projects, secrets_table, secret_versions, audit_log)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine

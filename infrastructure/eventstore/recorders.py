@@ -1,0 +1,168 @@
+"""Application recorders that extend eventsourcing's with the hash chain.
+
+Selected through `APPLICATION_RECORDER_TOPIC`. Both append chain rows inside the
+transaction that inserts the events, while the writer lock is held, so the chain
+order is the commit order (eventsourcing 9.5.6 hook points; see ADR 0002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from infrastructure.eventstore.chain import GENESIS, ChainRow, EventRow, link_hash
+
+BATCH = 1000
+
+
+def _links(
+    head: bytes, ids: Sequence[int], stored_events: Sequence[StoredEvent]
+) -> list[tuple[int, bytes, bytes]]:
+    rows = []
+    prev = head
+    for notification_id, stored in zip(ids, stored_events, strict=True):
+        digest = link_hash(
+            prev,
+            notification_id,
+            stored.originator_id,
+            stored.originator_version,
+            stored.topic,
+            stored.state,
+        )
+        rows.append((notification_id, prev, digest))
+        prev = digest
+    return rows
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    @property
+    def chain_table_name(self) -> str:
+        return self.events_table_name + "_chain"
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table_name} ("
+            "notification_id INTEGER PRIMARY KEY, "
+            "prev_hash BLOB NOT NULL UNIQUE, "
+            "hash BLOB NOT NULL)"
+        )
+        return statements
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # Insert first: that takes SQLite's write lock. Reading the head before
+        # would read from a snapshot another writer may already have moved past.
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if not ids:
+            return ids
+        c.execute(
+            f"SELECT hash FROM {self.chain_table_name} ORDER BY notification_id DESC LIMIT 1"
+        )
+        row = c.fetchone()
+        head = bytes(row[0]) if row else GENESIS
+        c.executemany(
+            f"INSERT INTO {self.chain_table_name} VALUES (?,?,?)",
+            _links(head, ids, stored_events),
+        )
+        return ids
+
+    def iter_events(self) -> Iterator[EventRow]:
+        start = 1
+        while True:
+            batch = self.select_notifications(start, BATCH)
+            for n in batch:
+                yield EventRow(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            if len(batch) < BATCH:
+                return
+            start = batch[-1].id + 1
+
+    def iter_chain(self) -> Iterator[ChainRow]:
+        after = 0
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT notification_id, prev_hash, hash FROM {self.chain_table_name} "
+                    "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                    (after, BATCH),
+                )
+                rows = c.fetchall()
+            for r in rows:
+                yield ChainRow(r[0], bytes(r[1]), bytes(r[2]))
+            if len(rows) < BATCH:
+                return
+            after = rows[-1][0]
+
+
+class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table_name = events_table_name + "_chain"
+        table = Identifier(self.datastore.schema, self.chain_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "notification_id bigint PRIMARY KEY, "
+                "prev_hash bytea NOT NULL UNIQUE, "
+                "hash bytea NOT NULL)"
+            ).format(table)
+        )
+        self._select_head = SQL(
+            "SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1"
+        ).format(table)
+        self._insert_links = SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(table)
+        self._select_links = SQL(
+            "SELECT notification_id, prev_hash, hash FROM {} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The table lock is held and the ids are known. An exception raised here
+        # would only be re-raised after the transaction commits, so on failure the
+        # transaction is first poisoned with a statement that cannot succeed.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        try:
+            if ids:
+                curs.execute(self._select_head)
+                row = curs.fetchone()
+                head = bytes(row["hash"]) if row else GENESIS
+                curs.executemany(self._insert_links, _links(head, ids, stored_events))
+        except BaseException:
+            try:
+                curs.execute(SQL("SELECT 1/0"))
+            except Exception:  # noqa: S110 - the original error is re-raised below
+                pass
+            raise
+        return ids
+
+    def iter_events(self) -> Iterator[EventRow]:
+        start = 1
+        while True:
+            batch = self.select_notifications(start, BATCH)
+            for n in batch:
+                yield EventRow(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            if len(batch) < BATCH:
+                return
+            start = batch[-1].id + 1
+
+    def iter_chain(self) -> Iterator[ChainRow]:
+        after = 0
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._select_links, (after, BATCH))
+                rows = curs.fetchall()
+            for r in rows:
+                yield ChainRow(r["notification_id"], bytes(r["prev_hash"]), bytes(r["hash"]))
+            if len(rows) < BATCH:
+                return
+            after = rows[-1]["notification_id"]
