@@ -8,6 +8,7 @@ values are sealed by the `KeyService` port before an event is built.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -85,12 +86,13 @@ class Ledger(Application[UUID]):
     def create_vault(self, email: str, password_hash: str, audit: AuditStamp) -> Vault:
         if self.vault() is not None:
             raise Conflict("The vault is already initialised")
+        owner_id = ids.new_public_id(ids.USER)
         vault = Vault(
             vault_id=ids.new_public_id(ids.VAULT),
-            owner_id=ids.new_public_id(ids.USER),
+            owner_id=owner_id,
             owner_email=email,
             password_hash=password_hash,
-            audit=audit,
+            audit=replace(audit, user_id=owner_id),
         )
         self._save(vault)
         return vault

@@ -1,0 +1,115 @@
+"""Operator accounts: first-run setup, password login, server-side sessions.
+
+Session tokens are random 32-byte strings shown once; only their SHA-256 is stored.
+Every failed login or setup attempt is audited as `auth_failure`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from application.ledger import Ledger
+from application.ports import Clock, PasswordHasher, SessionRecord, SessionStore, SetupCodeStore
+from domain.audit import ActorKind, AuditStamp
+from domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from domain.passwords import check_password_policy
+from domain.vault import Vault
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+_BAD_LOGIN = "Invalid email or password"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def validate_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 320 or not _EMAIL.fullmatch(email):
+        raise InvalidInput("Email address is not valid")
+    return email
+
+
+class OperatorAccounts:
+    def __init__(
+        self,
+        ledger: Ledger,
+        hasher: PasswordHasher,
+        sessions: SessionStore,
+        setup_code: SetupCodeStore,
+        clock: Clock,
+        session_ttl_ms: int,
+    ) -> None:
+        self.ledger = ledger
+        self.hasher = hasher
+        self.sessions = sessions
+        self.setup_code = setup_code
+        self.clock = clock
+        self.session_ttl_ms = session_ttl_ms
+        self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+
+    def initialise(self, code: str, email: str, password: str, source_ip: str) -> Vault:
+        if self.ledger.vault() is not None:
+            raise Conflict("Setup code already used: the vault is initialised")
+        expected = self.setup_code.read()
+        if expected is None or not hmac.compare_digest(code.strip().encode(), expected.encode()):
+            self.ledger.record(
+                "auth_failure",
+                AuditStamp(ActorKind.EXTERNAL, source_ip, detail="wrong setup code"),
+            )
+            raise AuthenticationFailed("Setup code is not valid")
+        email = validate_email(email)
+        check_password_policy(password)
+        vault = self.ledger.create_vault(
+            email,
+            self.hasher.hash(password),
+            AuditStamp(ActorKind.USER, source_ip, detail=f"vault initialised by {email}"),
+        )
+        self.setup_code.consume()
+        return vault
+
+    def login(self, email: str, password: str, source_ip: str) -> tuple[str, SessionRecord]:
+        vault = self.ledger.vault()
+        email = email.strip().lower()
+        known = vault is not None and hmac.compare_digest(
+            email.encode(), vault.owner_email.encode()
+        )
+        # Always pay for one Argon2id verification, so timing does not reveal the email.
+        encoded = vault.password_hash if (known and vault is not None) else self._dummy_hash
+        if not (self.hasher.verify(password, encoded) and known and vault is not None):
+            self.ledger.record(
+                "auth_failure",
+                AuditStamp(ActorKind.EXTERNAL, source_ip, detail="operator login failed"),
+            )
+            raise AuthenticationFailed(_BAD_LOGIN)
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now_ms()
+        record = SessionRecord(
+            session_id=secrets.token_hex(8),
+            user_id=vault.owner_id,
+            created_ms=now,
+            expires_ms=now + self.session_ttl_ms,
+            revoked=False,
+        )
+        self.sessions.add(token_hash(token), record)
+        self.ledger.record(
+            "user_login",
+            AuditStamp(ActorKind.USER, source_ip, user_id=vault.owner_id, detail="session opened"),
+        )
+        return token, record
+
+    def session(self, token: str) -> SessionRecord:
+        record = self.sessions.find(token_hash(token))
+        if record is None or record.revoked or record.expires_ms <= self.clock.now_ms():
+            raise AuthenticationFailed("Session is missing, expired or revoked; log in again")
+        return record
+
+    def logout(self, record: SessionRecord, source_ip: str) -> None:
+        self.sessions.revoke(record.session_id)
+        self.ledger.record(
+            "user_logout",
+            AuditStamp(ActorKind.USER, source_ip, user_id=record.user_id, detail="session closed"),
+        )

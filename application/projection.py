@@ -1,0 +1,177 @@
+"""The ledger projection: how each event changes the read models and the audit view.
+
+The abstract view (`LedgerView`) lives here beside the application; the SQL view that
+writes rows together with the tracking position lives in infrastructure, so each
+event is applied exactly once. Handlers are keyed by the event's stable topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from domain.audit import AuditStamp, action_for
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    notification_id: int
+    action: str
+    severity: str
+    actor_kind: str
+    user_id: str | None
+    machine_id: str | None
+    ai_agent_id: str | None
+    secret_id: str | None
+    project_id: str | None
+    source_ip: str
+    detail: str
+    timestamp_ms: int
+
+
+class LedgerView(Protocol):
+    def add_project(self, aggregate_id: UUID, row: dict[str, Any]) -> None: ...
+
+    def change_project(self, aggregate_id: UUID, changes: dict[str, Any]) -> None: ...
+
+    def add_secret(self, aggregate_id: UUID, row: dict[str, Any]) -> None: ...
+
+    def change_secret(self, aggregate_id: UUID, changes: dict[str, Any]) -> None: ...
+
+    def remove_secret(self, aggregate_id: UUID) -> None: ...
+
+    def add_version(
+        self, aggregate_id: UUID, number: int, created_ms: int, rolled_back_from: int | None
+    ) -> None: ...
+
+    def secret_ref(self, aggregate_id: UUID) -> tuple[str, str] | None:
+        """(secret_id, project_id) of a projected secret."""
+        ...
+
+    def project_ref(self, aggregate_id: UUID) -> str | None: ...
+
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+
+def _ms(event: Any) -> int:
+    return int(event.timestamp.timestamp() * 1000)
+
+
+def _field_names(names: Any) -> str | None:
+    return None if names is None else ",".join(names)
+
+
+Handler = Callable[[Any, LedgerView], None]
+
+
+def _project_created(e: Any, view: LedgerView) -> None:
+    view.add_project(
+        e.originator_id,
+        {
+            "project_id": e.project_id,
+            "name": e.name,
+            "description": e.description,
+            "created_ms": _ms(e),
+            "updated_ms": _ms(e),
+        },
+    )
+
+
+def _project_updated(e: Any, view: LedgerView) -> None:
+    view.change_project(
+        e.originator_id, {"name": e.name, "description": e.description, "updated_ms": _ms(e)}
+    )
+
+
+def _secret_created(e: Any, view: LedgerView) -> None:
+    view.add_secret(
+        e.originator_id,
+        {
+            "secret_id": e.secret_id,
+            "project_id": e.project_id,
+            "name": e.name,
+            "type": e.secret_type.value,
+            "field_names": _field_names(e.field_names),
+            "version": e.first_version.number,
+            "note": e.note,
+            "created_ms": _ms(e),
+            "updated_ms": _ms(e),
+            "deleted_ms": None,
+        },
+    )
+    view.add_version(e.originator_id, e.first_version.number, _ms(e), None)
+
+
+def _secret_versioned(e: Any, view: LedgerView) -> None:
+    changes: dict[str, Any] = {"version": e.version.number, "updated_ms": _ms(e)}
+    if hasattr(e, "field_names"):
+        changes["field_names"] = _field_names(e.field_names)
+    view.change_secret(e.originator_id, changes)
+    view.add_version(e.originator_id, e.version.number, _ms(e), e.version.rolled_back_from)
+
+
+def _changes(**mapping: Callable[[Any], Any]) -> Handler:
+    def handle(e: Any, view: LedgerView) -> None:
+        changes = {column: get(e) for column, get in mapping.items()}
+        changes["updated_ms"] = _ms(e)
+        view.change_secret(e.originator_id, changes)
+
+    return handle
+
+
+HANDLERS: dict[str, Handler] = {
+    "keyledger.project.Created": _project_created,
+    "keyledger.project.Updated": _project_updated,
+    "keyledger.secret.Created": _secret_created,
+    "keyledger.secret.Replaced": _secret_versioned,
+    "keyledger.secret.RolledBack": _secret_versioned,
+    "keyledger.secret.Renamed": _changes(name=lambda e: e.name),
+    "keyledger.secret.NoteUpdated": _changes(note=lambda e: e.note),
+    "keyledger.secret.Deleted": _changes(deleted_ms=lambda e: e.at_ms),
+    "keyledger.secret.Restored": _changes(deleted_ms=lambda e: None),
+    "keyledger.secret.Purged": lambda e, view: view.remove_secret(e.originator_id),
+}
+
+
+def audit_entry(notification_id: int, event: Any, view: LedgerView) -> AuditEntry | None:
+    """The audit view of one event (None for bookkeeping events)."""
+    topic = type(event).TOPIC
+    found = action_for(topic, getattr(event, "action", None))
+    if found is None:
+        return None
+    action, severity = found
+    stamp: AuditStamp = event.audit
+    secret_id = getattr(event, "secret_id", None)
+    project_id = getattr(event, "project_id", None)
+    if topic.startswith("keyledger.secret."):
+        ref = view.secret_ref(event.originator_id)
+        if ref is not None:
+            secret_id, project_id = ref
+    elif topic.startswith("keyledger.project.") and project_id is None:
+        project_id = view.project_ref(event.originator_id)
+    return AuditEntry(
+        notification_id=notification_id,
+        action=action,
+        severity=severity.value,
+        actor_kind=stamp.actor_kind.value,
+        user_id=stamp.user_id,
+        machine_id=stamp.machine_id,
+        ai_agent_id=stamp.ai_agent_id,
+        secret_id=secret_id,
+        project_id=project_id,
+        source_ip=stamp.source_ip,
+        detail=stamp.detail,
+        timestamp_ms=_ms(event),
+    )
+
+
+def project_event(notification_id: int, event: Any, view: LedgerView) -> None:
+    """Apply one event: audit first (a purge still knows its secret), then the rows."""
+    entry = audit_entry(notification_id, event, view)
+    if entry is not None:
+        view.append_audit(entry)
+    handler = HANDLERS.get(type(event).TOPIC)
+    if handler is not None:
+        handler(event, view)

@@ -1,0 +1,170 @@
+"""Runs the ledger projection into SQL: rows and tracking position in one transaction.
+
+`catch_up()` is called after every command (read-your-writes for the CLI) and by a
+background follower (writes from other API processes). On PostgreSQL the tracking
+row is locked FOR UPDATE, so two processes never apply the same event; in-process a
+lock does the same for threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from application.projection import AuditEntry, project_event
+from infrastructure.database import (
+    READ_MODEL_TABLES,
+    audit_log,
+    projects,
+    secret_versions,
+    secrets_table,
+    tracking,
+)
+
+BATCH = 500
+NAME = "ledger"
+
+
+class SqlLedgerView:
+    """`LedgerView` bound to one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add_project(self, aggregate_id: UUID, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(projects).values(aggregate_id=str(aggregate_id), **row))
+
+    def change_project(self, aggregate_id: UUID, changes: dict[str, Any]) -> None:
+        self.conn.execute(
+            update(projects).where(projects.c.aggregate_id == str(aggregate_id)).values(**changes)
+        )
+
+    def add_secret(self, aggregate_id: UUID, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(secrets_table).values(aggregate_id=str(aggregate_id), **row))
+
+    def change_secret(self, aggregate_id: UUID, changes: dict[str, Any]) -> None:
+        self.conn.execute(
+            update(secrets_table)
+            .where(secrets_table.c.aggregate_id == str(aggregate_id))
+            .values(**changes)
+        )
+
+    def remove_secret(self, aggregate_id: UUID) -> None:
+        ref = self.secret_ref(aggregate_id)
+        if ref is None:
+            return
+        self.conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == ref[0]))
+        self.conn.execute(
+            delete(secrets_table).where(secrets_table.c.aggregate_id == str(aggregate_id))
+        )
+
+    def add_version(
+        self, aggregate_id: UUID, number: int, created_ms: int, rolled_back_from: int | None
+    ) -> None:
+        ref = self.secret_ref(aggregate_id)
+        if ref is None:
+            return
+        self.conn.execute(
+            insert(secret_versions).values(
+                secret_id=ref[0],
+                number=number,
+                created_ms=created_ms,
+                rolled_back_from=rolled_back_from,
+            )
+        )
+
+    def secret_ref(self, aggregate_id: UUID) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            select(secrets_table.c.secret_id, secrets_table.c.project_id).where(
+                secrets_table.c.aggregate_id == str(aggregate_id)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def project_ref(self, aggregate_id: UUID) -> str | None:
+        return self.conn.execute(
+            select(projects.c.project_id).where(projects.c.aggregate_id == str(aggregate_id))
+        ).scalar()
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        self.conn.execute(insert(audit_log).values(**entry.__dict__))
+
+
+class SqlProjector:
+    def __init__(self, engine: Engine, app: Application[UUID]) -> None:
+        self.engine = engine
+        self.app = app
+        self._lock = threading.Lock()
+
+    def _position(self, conn: Connection) -> int:
+        query = select(tracking.c.position).where(tracking.c.projection == NAME)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        position = conn.execute(query).scalar()
+        if position is None:
+            conn.execute(insert(tracking).values(projection=NAME, position=0))
+            return 0
+        return int(position)
+
+    def _apply_batch(self, conn: Connection, position: int) -> int:
+        notifications = self.app.recorder.select_notifications(position + 1, BATCH)
+        view = SqlLedgerView(conn)
+        for notification in notifications:
+            project_event(notification.id, self.app.mapper.to_domain_event(notification), view)
+            position = notification.id
+        if notifications:
+            conn.execute(
+                update(tracking).where(tracking.c.projection == NAME).values(position=position)
+            )
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        """Apply every event not yet projected; returns how many were applied."""
+        applied = 0
+        with self._lock:
+            while True:
+                with self.engine.begin() as conn:
+                    count = self._apply_batch(conn, self._position(conn))
+                applied += count
+                if count < BATCH:
+                    return applied
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(tracking.c.position).where(tracking.c.projection == NAME)
+            ).scalar()
+        return int(value or 0)
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop and replay every read model from the store in one transaction."""
+        total = self.app.recorder.max_notification_id() or 0
+        done = 0
+        with self._lock, self.engine.begin() as conn:
+            self._position(conn)
+            for table in READ_MODEL_TABLES:
+                conn.execute(delete(table))
+            position = 0
+            conn.execute(
+                update(tracking).where(tracking.c.projection == NAME).values(position=0)
+            )
+            while True:
+                count = self._apply_batch(conn, position)
+                done += count
+                if count:
+                    position = int(
+                        conn.execute(
+                            select(tracking.c.position).where(tracking.c.projection == NAME)
+                        ).scalar()
+                        or 0
+                    )
+                if progress is not None:
+                    progress(done, total)
+                if count < BATCH:
+                    return done

@@ -1,0 +1,131 @@
+"""Read-side queries over the projected tables. Metadata only: no value ever lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine, RowMapping
+
+from domain.secret import TRASH_RETENTION_MS
+from infrastructure.database import audit_log, projects, secret_versions, secrets_table
+
+
+def _secret(row: RowMapping) -> dict[str, Any]:
+    out = {
+        "id": row["secret_id"],
+        "projectId": row["project_id"],
+        "name": row["name"],
+        "type": row["type"],
+        "fieldNames": row["field_names"],
+        "version": row["version"],
+        "note": row["note"],
+        "createdAt": row["created_ms"],
+        "updatedAt": row["updated_ms"],
+    }
+    if row["deleted_ms"] is not None:
+        out["deletedAt"] = row["deleted_ms"]
+        out["purgeAt"] = row["deleted_ms"] + TRASH_RETENTION_MS
+    return out
+
+
+def _audit(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["notification_id"],
+        "action": row["action"],
+        "severity": row["severity"],
+        "actorKind": row["actor_kind"],
+        "userId": row["user_id"],
+        "machineId": row["machine_id"],
+        "aiAgentId": row["ai_agent_id"],
+        "secretId": row["secret_id"],
+        "projectId": row["project_id"],
+        "sourceIp": row["source_ip"],
+        "detail": row["detail"],
+        "timestamp": row["timestamp_ms"],
+    }
+
+
+class ReadModels:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _all(self, query: Any) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings())
+
+    def projects(self) -> list[dict[str, Any]]:
+        counts = (
+            select(secrets_table.c.project_id, func.count().label("n"))
+            .where(secrets_table.c.deleted_ms.is_(None))
+            .group_by(secrets_table.c.project_id)
+            .subquery()
+        )
+        query = (
+            select(projects, func.coalesce(counts.c.n, 0).label("secret_count"))
+            .outerjoin(counts, counts.c.project_id == projects.c.project_id)
+            .order_by(projects.c.created_ms, projects.c.project_id)
+        )
+        return [
+            {
+                "id": r["project_id"],
+                "name": r["name"],
+                "description": r["description"],
+                "secretCount": r["secret_count"],
+                "createdAt": r["created_ms"],
+                "updatedAt": r["updated_ms"],
+            }
+            for r in self._all(query)
+        ]
+
+    def secrets(self, project_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(secrets_table)
+            .where(secrets_table.c.project_id == project_id, secrets_table.c.deleted_ms.is_(None))
+            .order_by(secrets_table.c.name)
+        )
+        return [_secret(r) for r in self._all(query)]
+
+    def secret(self, secret_id: str) -> dict[str, Any] | None:
+        rows = self._all(select(secrets_table).where(secrets_table.c.secret_id == secret_id))
+        return _secret(rows[0]) if rows else None
+
+    def trash(self) -> list[dict[str, Any]]:
+        query = (
+            select(secrets_table)
+            .where(secrets_table.c.deleted_ms.is_not(None))
+            .order_by(secrets_table.c.deleted_ms)
+        )
+        return [_secret(r) for r in self._all(query)]
+
+    def expired_trash(self, now_ms: int) -> list[str]:
+        query = select(secrets_table.c.secret_id).where(
+            secrets_table.c.deleted_ms < now_ms - TRASH_RETENTION_MS
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def versions(self, secret_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(secret_versions)
+            .where(secret_versions.c.secret_id == secret_id)
+            .order_by(secret_versions.c.number)
+        )
+        return [
+            {
+                "version": r["number"],
+                "createdAt": r["created_ms"],
+                "rolledBackFrom": r["rolled_back_from"],
+            }
+            for r in self._all(query)
+        ]
+
+    def audit_tail(self, limit: int = 50, after: int = 0) -> list[dict[str, Any]]:
+        """The newest `limit` entries after id `after`, oldest first (newest last)."""
+        query = (
+            select(audit_log)
+            .where(audit_log.c.notification_id > after)
+            .order_by(audit_log.c.notification_id.desc())
+            .limit(limit)
+        )
+        return [_audit(r) for r in reversed(self._all(query))]

@@ -1,0 +1,88 @@
+"""One typed settings object, read from the environment when asked (never at import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from domain.errors import InvalidInput
+
+DEFAULT_PORT = 8420
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "keyledger"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    server_key_file: Path | None = None
+    start_sealed: bool = False
+    session_ttl_seconds: int = 12 * 3600
+    argon2_memory_kib: int = 64 * 1024
+    trash_sweep_seconds: int = 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        key_file = env.get("KEYLEDGER_SERVER_KEY_FILE")
+        settings = cls(
+            data_dir=Path(env.get("KEYLEDGER_DATA_DIR") or default_data_dir()).expanduser(),
+            database_url=env.get("KEYLEDGER_DATABASE_URL") or None,
+            host=env.get("KEYLEDGER_HOST", "127.0.0.1"),
+            port=int(env.get("KEYLEDGER_PORT", DEFAULT_PORT)),
+            server_key_file=Path(key_file).expanduser() if key_file else None,
+            start_sealed=env.get("KEYLEDGER_START_SEALED", "").lower() in {"1", "true", "yes"},
+            session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.database_url is not None
+
+    def state_db_url(self) -> str:
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir / 'state.sqlite'}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        raise InvalidInput("KEYLEDGER_DATABASE_URL must be a postgresql:// URL")
+
+    def event_store_env(self) -> dict[str, str]:
+        """Environment for the eventsourcing Application (persistence by config)."""
+        if self.database_url is None:
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / "ledger.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": (
+                    "infrastructure.eventstore.recorders:ChainedSQLiteApplicationRecorder"
+                ),
+            }
+        parsed = urlparse(self.database_url)
+        if parsed.scheme not in {"postgresql", "postgres"}:
+            raise InvalidInput("KEYLEDGER_DATABASE_URL must be a postgresql:// URL")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "10",
+            "APPLICATION_RECORDER_TOPIC": (
+                "infrastructure.eventstore.recorders:ChainedPostgresApplicationRecorder"
+            ),
+        }
