@@ -1,0 +1,92 @@
+"""`create_app(settings)`: the Litestar application factory.
+
+Builds the services through the composition root, registers controllers, error
+mapping and the background loops (read-model follower, trash sweep).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.response import Response
+
+from domain.errors import KeyledgerError
+from infrastructure.settings import Settings
+from interfaces.bootstrap import Services, build
+from interfaces.http import errors
+from interfaces.http.operator import SessionController, SetupController
+from interfaces.http.vault import VaultController
+
+log = logging.getLogger("keyledger")
+MAX_BODY = 1024 * 1024
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", sync_to_thread=True, include_in_schema=False)
+def readyz(services: Services) -> Response[dict[str, Any]]:
+    """Ready = the store answers and the vault is unsealed."""
+    services.ledger.recorder.max_notification_id()
+    sealed = services.envelope.is_sealed
+    return Response({"ready": not sealed, "sealed": sealed}, status_code=503 if sealed else 200)
+
+
+class BackgroundLoops:
+    """Keeps read models current with other processes' writes; sweeps the trash."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="keyledger-loops", daemon=True)
+
+    def run(self) -> None:
+        sweep_every = self.services.settings.trash_sweep_seconds
+        since_sweep = sweep_every  # sweep once at start
+        while not self.stop.wait(1.0):
+            try:
+                self.services.projector.catch_up()
+                since_sweep += 1
+                if since_sweep >= sweep_every:
+                    since_sweep = 0
+                    now = self.services.clock.now_ms()
+                    expired = self.services.read_models.expired_trash(now)
+                    if expired:
+                        self.services.ledger.purge_expired_trash(expired, now)
+            except Exception as exc:  # keep looping; the next tick retries
+                log.warning("background loop: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    services = services or build(settings)
+    loops = BackgroundLoops(services)
+
+    def start() -> None:
+        loops.thread.start()
+
+    def stop() -> None:
+        loops.stop.set()
+        services.close()
+
+    return Litestar(
+        route_handlers=[healthz, readyz, SetupController, SessionController, VaultController],
+        dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
+        exception_handlers={
+            KeyledgerError: errors.on_domain_error,
+            ValidationException: errors.on_validation_error,
+            HTTPException: errors.on_http_error,
+            Exception: errors.on_unexpected,
+        },
+        openapi_config=OpenAPIConfig(title="keyledger", version="0.1.0", path="/schema"),
+        request_max_body_size=MAX_BODY,
+        on_startup=[start],
+        on_shutdown=[stop],
+    )

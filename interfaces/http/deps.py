@@ -1,0 +1,25 @@
+"""Request-scoped dependencies: the operator session and the audit stamp."""
+
+from __future__ import annotations
+
+from litestar import Request
+
+from application.ports import SessionRecord
+from domain.audit import ActorKind, AuditStamp
+from domain.errors import AuthenticationFailed
+from interfaces.bootstrap import Services
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def provide_operator(request: Request, services: Services) -> SessionRecord:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("Log in first: this endpoint needs an operator session")
+    return services.accounts.session(token.strip())
+
+
+def provide_stamp(request: Request, operator: SessionRecord) -> AuditStamp:
+    return AuditStamp(ActorKind.USER, client_ip(request), user_id=operator.user_id)

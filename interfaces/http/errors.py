@@ -1,0 +1,63 @@
+"""Every error leaves as `{"error": "…"}` with the product's status code."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    KeyledgerError,
+    NotFound,
+    Sealed,
+)
+
+log = logging.getLogger("keyledger.http")
+
+STATUS: dict[type[KeyledgerError], int] = {
+    InvalidInput: 400,
+    AuthenticationFailed: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Sealed: 503,
+    IntegrityFailure: 500,
+}
+
+
+def error(status: int, message: str) -> Response[dict[str, str]]:
+    return Response({"error": message}, status_code=status)
+
+
+def on_domain_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+    assert isinstance(exc, KeyledgerError)
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    return error(status, str(exc))
+
+
+def on_validation_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+    assert isinstance(exc, ValidationException)
+    problems = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            where = item.get("key") or item.get("source") or ""
+            problems.append(f"{where}: {item.get('message', '')}".strip(": "))
+    detail = "; ".join(problems) if problems else (exc.detail or "Invalid request")
+    return error(400, f"Invalid request: {detail}")
+
+
+def on_http_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, exc.detail or "Request failed")
+
+
+def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, str]]:
+    # Log the type and route only: an exception's text could echo request data.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error(500, "Internal server error")

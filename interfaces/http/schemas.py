@@ -1,0 +1,58 @@
+"""Request bodies of the admin API (msgspec: strict types, camelCase on the wire)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+class InitBody(_Body):
+    setup_code: str
+    email: str
+    password: str
+
+
+class LoginBody(_Body):
+    email: str
+    password: str
+
+
+class UnsealBody(_Body):
+    key: str
+
+
+class ProjectBody(_Body):
+    name: str
+    description: str = ""
+
+
+class ProjectUpdateBody(_Body):
+    name: str | None = None
+    description: str | None = None
+
+
+class SecretBody(_Body):
+    name: str
+    value: str | None = None
+    fields: dict[str, str] | None = None
+    note: str = ""
+
+
+class ReplaceBody(_Body):
+    value: str | None = None
+    fields: dict[str, str] | None = None
+
+
+class RollbackBody(_Body):
+    version: int
+
+
+class NameBody(_Body):
+    name: str
+
+
+class NoteBody(_Body):
+    note: str

@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh PostgreSQL database per test, settings for both modes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infrastructure.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
+
+
+def _pg_admin() -> psycopg.Connection:
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL to a brand-new database, dropped after the test."""
+    name = "kl_test_" + secrets.token_hex(6)
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for the embedded (SQLite) and the distributed (PostgreSQL) store."""
+    database_url = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("pg_url")
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        argon2_memory_kib=FAST_ARGON2_KIB,
+    )
