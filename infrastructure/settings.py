@@ -43,6 +43,7 @@ class Settings:
             server_key_file=Path(key_file).expanduser() if key_file else None,
             start_sealed=env.get("KEYLEDGER_START_SEALED", "").lower() in {"1", "true", "yes"},
             session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
+            argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

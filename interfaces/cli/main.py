@@ -1,0 +1,64 @@
+"""The `keyledger` command: operator commands grouped under one Typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from interfaces.cli import local, operator, projects, secrets
+from interfaces.cli.client import Api
+from interfaces.cli.options import Json, Server
+from interfaces.cli.output import emit_json, table, when
+
+app = typer.Typer(
+    name="keyledger",
+    help="keyledger: a self-hosted secrets manager whose event store is its audit log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
+
+app.add_typer(projects.app, name="project")
+app.add_typer(secrets.app, name="secret")
+app.add_typer(audit, name="audit")
+app.add_typer(local.projections, name="projections")
+operator.register(app)
+local.register(app, audit)
+
+
+@audit.command("tail")
+def tail(
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="How many entries."),
+    after: int = typer.Option(0, "--after", min=0, help="Only entries after this id."),
+    server: Server = None,
+    json_out: Json = False,
+) -> None:
+    """The newest audit entries, newest last."""
+    entries = Api(server).get("/v1/admin/audit", limit=limit, after=after)["entries"]
+    if json_out:
+        emit_json(entries)
+        return
+    table(
+        "Audit log",
+        ["id", "time (UTC)", "action", "severity", "actor", "secret", "ip", "detail"],
+        [
+            (
+                e["id"],
+                when(e["timestamp"]),
+                e["action"],
+                e["severity"],
+                e["actorKind"],
+                e["secretId"],
+                e["sourceIp"],
+                e["detail"],
+            )
+            for e in entries
+        ],
+    )
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()
