@@ -31,7 +31,7 @@ def link_hash(
     originator_id: UUID | str,
     originator_version: int,
     topic: str,
-    state: bytes,
+    state: bytes | str,
 ) -> bytes:
     digest = hashlib.sha256(b"keyledger-chain-v1")
     digest.update(_field(prev_hash))
@@ -39,7 +39,9 @@ def link_hash(
     digest.update(_field(originator_text(originator_id).encode()))
     digest.update(_field(str(originator_version).encode()))
     digest.update(_field(topic.encode()))
-    digest.update(_field(bytes(state)))
+    # A hand-edited row may come back as text: hash what is there, never crash.
+    raw = state.encode() if isinstance(state, str) else bytes(state)
+    digest.update(_field(raw))
     return digest.digest()
 
 

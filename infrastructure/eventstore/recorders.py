@@ -42,6 +42,11 @@ def _links(
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: Any, events_table_name: str = "keyledger_events") -> None:
+        # eventsourcing names SQLite tables "stored_events" whatever the app is
+        # called; use the PostgreSQL name so both stores look the same.
+        super().__init__(datastore, events_table_name)
+
     @property
     def chain_table_name(self) -> str:
         return self.events_table_name + "_chain"

@@ -1,0 +1,117 @@
+"""A live `keyledger server` process per test, and a CLI runner that runs real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infrastructure.settings import Settings
+from tests.conftest import FAST_ARGON2_KIB
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class LiveServer:
+    settings: Settings
+    home: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def start(self, *extra: str) -> None:
+        args = [sys.executable, "-m", "interfaces.cli.main", "server", "--port", str(self.port)]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [*args, *extra], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not come up in 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cli(self, *args: str, stdin: str | None = None) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "interfaces.cli.main", *args],
+            cwd=ROOT,
+            env=self.env,
+            input=stdin.encode() if stdin is not None else b"",
+            capture_output=True,
+            timeout=60,
+        )
+        return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    def ok(self, *args: str, stdin: str | None = None) -> Result:
+        result = self.cli(*args, stdin=stdin)
+        assert result.code == 0, f"{args} -> {result.code}: {result.stderr}"
+        return result
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
+    server = LiveServer(settings=settings, home=tmp_path / "home", port=free_port(),
+                        log_path=tmp_path / "server.log")
+    env.update(
+        KEYLEDGER_HOME=str(server.home),
+        KEYLEDGER_DATA_DIR=str(settings.data_dir),
+        KEYLEDGER_SERVER=server.url,
+        KEYLEDGER_ARGON2_MEMORY_KIB=str(FAST_ARGON2_KIB),
+        COLUMNS="200",
+    )
+    if settings.database_url:
+        env["KEYLEDGER_DATABASE_URL"] = settings.database_url
+    server.env = env
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
