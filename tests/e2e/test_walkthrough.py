@@ -173,17 +173,20 @@ def test_audit_verify_catches_a_direct_edit(live: LiveServer) -> None:
     target = 3  # the first project's creation
     if live.settings.database_url:
         with psycopg.connect(live.settings.database_url) as conn:
-            conn.execute(
-                "UPDATE keyledger_events SET state = replace(state::text, 'one', 'uno')::bytea"
-                " WHERE notification_id = %s",
+            edited = conn.execute(
+                "UPDATE keyledger_events SET state = convert_to(replace("
+                "convert_from(state, 'UTF8'), '\"one\"', '\"uno\"'), 'UTF8')"
+                " WHERE notification_id = %s AND position('\"one\"' in convert_from(state, 'UTF8')) > 0",
                 (target,),
-            )
+            ).rowcount
     else:
         with sqlite3.connect(live.settings.data_dir / "ledger.sqlite") as conn:
-            conn.execute(
-                "UPDATE keyledger_events SET state = replace(state, 'one', 'uno') WHERE rowid = ?",
+            edited = conn.execute(
+                "UPDATE keyledger_events SET state = replace(state, '\"one\"', '\"uno\"')"
+                " WHERE rowid = ? AND instr(state, '\"one\"') > 0",
                 (target,),
-            )
+            ).rowcount
+    assert edited == 1
     result = live.cli("audit", "verify")
     assert result.code == 1
     assert f"#{target}" in result.stderr and "edited" in result.stderr
