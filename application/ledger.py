@@ -8,8 +8,8 @@ values are sealed by the `KeyService` port before an event is built.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -38,9 +38,7 @@ from domain.vault import Vault
 class Ledger(Application[UUID]):
     name = "keyledger"
 
-    def __init__(
-        self, env: Mapping[str, str] | None, keys: KeyService, clock: Clock
-    ) -> None:
+    def __init__(self, env: Mapping[str, str] | None, keys: KeyService, clock: Clock) -> None:
         super().__init__(env)
         self.keys = keys
         self.clock = clock

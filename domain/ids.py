@@ -17,7 +17,7 @@ _NAMESPACE = uuid.UUID("6f1c7a52-39a4-4c55-9a53-6b2f1f3a0c11")
 
 VAULT = "vault_"
 PROJECT = "proj_"
-SECRET = "sk_"
+SECRET = "sk_"  # noqa: S105 - an id prefix, not a password
 USER = "usr_"
 
 _PATTERNS = {

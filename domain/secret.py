@@ -11,7 +11,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-
 from domain.audit import AuditStamp
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.values import SecretType, SecretVersion

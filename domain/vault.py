@@ -7,7 +7,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-
 from domain.audit import AuditStamp
 
 

@@ -28,9 +28,7 @@ class SqlSessionStore:
 
     def find(self, token_hash: str) -> SessionRecord | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(sessions).where(sessions.c.token_hash == token_hash)
-            ).first()
+            row = conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).first()
         if row is None:
             return None
         return SessionRecord(

@@ -7,6 +7,7 @@ order is the commit order (eventsourcing 9.5.6 hook points; see ADR 0002).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -69,13 +70,15 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         if not ids:
             return ids
+        # Table names are fixed in code, never user input.
         c.execute(
-            f"SELECT hash FROM {self.chain_table_name} ORDER BY notification_id DESC LIMIT 1"
+            f"SELECT hash FROM {self.chain_table_name} "  # noqa: S608
+            "ORDER BY notification_id DESC LIMIT 1"
         )
         row = c.fetchone()
         head = bytes(row[0]) if row else GENESIS
         c.executemany(
-            f"INSERT INTO {self.chain_table_name} VALUES (?,?,?)",
+            f"INSERT INTO {self.chain_table_name} VALUES (?,?,?)",  # noqa: S608
             _links(head, ids, stored_events),
         )
         return ids
@@ -95,7 +98,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         while True:
             with self.datastore.transaction(commit=False) as c:
                 c.execute(
-                    f"SELECT notification_id, prev_hash, hash FROM {self.chain_table_name} "
+                    "SELECT notification_id, prev_hash, hash "  # noqa: S608
+                    f"FROM {self.chain_table_name} "
                     "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
                     (after, BATCH),
                 )
@@ -120,9 +124,9 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 "hash bytea NOT NULL)"
             ).format(table)
         )
-        self._select_head = SQL(
-            "SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1"
-        ).format(table)
+        self._select_head = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(
+            table
+        )
         self._insert_links = SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(table)
         self._select_links = SQL(
             "SELECT notification_id, prev_hash, hash FROM {} "
@@ -143,10 +147,8 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 head = bytes(row["hash"]) if row else GENESIS
                 curs.executemany(self._insert_links, _links(head, ids, stored_events))
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):  # the original error is re-raised
                 curs.execute(SQL("SELECT 1/0"))
-            except Exception:  # noqa: S110 - the original error is re-raised below
-                pass
             raise
         return ids
 

@@ -151,9 +151,7 @@ class SqlProjector:
             for table in READ_MODEL_TABLES:
                 conn.execute(delete(table))
             position = 0
-            conn.execute(
-                update(tracking).where(tracking.c.projection == NAME).values(position=0)
-            )
+            conn.execute(update(tracking).where(tracking.c.projection == NAME).values(position=0))
             while True:
                 count = self._apply_batch(conn, position)
                 done += count

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,7 +20,7 @@ from interfaces.cli.output import EXIT_ERROR, emit_json, say
 projections = typer.Typer(help="Maintain the read models.", no_args_is_help=True)
 
 
-def _settings(data_dir: Path | None, database_url: str | None, **extra: object) -> Settings:
+def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
     return Settings.from_env(data_dir=data_dir, database_url=database_url, **extra)
 
 

@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
         password_stdin: PasswordStdin = False,
         setup_code: Annotated[
             str | None,
-            typer.Option("--setup-code", help="The one-time code (default: read it from the data dir)."),
+            typer.Option(
+                "--setup-code", help="The one-time code (default: read it from the data dir)."
+            ),
         ] = None,
         data_dir: DataDir = None,
         server: Server = None,

@@ -10,7 +10,9 @@ from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import emit_json, say, table, when
 
-app = typer.Typer(help="Create and list projects (each has its own master key).", no_args_is_help=True)
+app = typer.Typer(
+    help="Create and list projects (each has its own master key).", no_args_is_help=True
+)
 
 
 @app.command("create")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from domain.errors import (
@@ -17,6 +17,7 @@ from domain.errors import (
     NotFound,
     Sealed,
 )
+from interfaces.http.deps import AnyRequest
 
 log = logging.getLogger("keyledger.http")
 
@@ -35,13 +36,13 @@ def error(status: int, message: str) -> Response[dict[str, str]]:
     return Response({"error": message}, status_code=status)
 
 
-def on_domain_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+def on_domain_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, KeyledgerError)
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     return error(status, str(exc))
 
 
-def on_validation_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+def on_validation_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, ValidationException)
     problems = []
     for item in exc.extra or []:
@@ -52,12 +53,12 @@ def on_validation_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
     return error(400, f"Invalid request: {detail}")
 
 
-def on_http_error(_: Request, exc: Exception) -> Response[dict[str, str]]:
+def on_http_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, HTTPException)
     return error(exc.status_code, exc.detail or "Request failed")
 
 
-def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, str]]:
+def on_unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     # Log the type and route only: an exception's text could echo request data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return error(500, "Internal server error")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.di import Provide
 
 from application.ports import SessionRecord
@@ -12,7 +12,7 @@ from domain.audit import ActorKind, AuditStamp
 from domain.errors import IntegrityFailure, InvalidInput
 from infrastructure.crypto.keyring import KeyRing
 from interfaces.bootstrap import Services
-from interfaces.http.deps import client_ip, provide_operator
+from interfaces.http.deps import AnyRequest, client_ip, provide_operator
 from interfaces.http.schemas import InitBody, LoginBody, UnsealBody
 
 
@@ -21,7 +21,7 @@ class SetupController(Controller):
     tags = ["operator"]
 
     @post("/init", sync_to_thread=True, status_code=201)
-    def init(self, data: InitBody, request: Request, services: Services) -> dict[str, Any]:
+    def init(self, data: InitBody, request: AnyRequest, services: Services) -> dict[str, Any]:
         """Consume the one-time setup code; create the vault and its owner."""
         vault = services.accounts.initialise(
             data.setup_code, data.email, data.password, client_ip(request)
@@ -30,14 +30,14 @@ class SetupController(Controller):
         return {"vaultId": vault.vault_id, "ownerId": vault.owner_id, "email": vault.owner_email}
 
     @post("/login", sync_to_thread=True, status_code=200)
-    def login(self, data: LoginBody, request: Request, services: Services) -> dict[str, Any]:
+    def login(self, data: LoginBody, request: AnyRequest, services: Services) -> dict[str, Any]:
         """Exchange the owner's email and password for a server-side session."""
         token, record = services.accounts.login(data.email, data.password, client_ip(request))
         services.projector.catch_up()
         return {"token": token, "sessionId": record.session_id, "expiresAt": record.expires_ms}
 
     @post("/unseal", sync_to_thread=True, status_code=200)
-    def unseal(self, data: UnsealBody, request: Request, services: Services) -> dict[str, Any]:
+    def unseal(self, data: UnsealBody, request: AnyRequest, services: Services) -> dict[str, Any]:
         """Give the server its key ring. The key itself is the credential."""
         try:
             ring = KeyRing.parse(data.key)
@@ -83,14 +83,16 @@ class SessionController(Controller):
 
     @post("/logout", sync_to_thread=True, status_code=200)
     def logout(
-        self, operator: SessionRecord, request: Request, services: Services
+        self, operator: SessionRecord, request: AnyRequest, services: Services
     ) -> dict[str, Any]:
         services.accounts.logout(operator, client_ip(request))
         services.projector.catch_up()
         return {"loggedOut": True}
 
     @post("/seal", sync_to_thread=True, status_code=200)
-    def seal(self, operator: SessionRecord, request: Request, services: Services) -> dict[str, Any]:
+    def seal(
+        self, operator: SessionRecord, request: AnyRequest, services: Services
+    ) -> dict[str, Any]:
         """Drop the server key from memory: everything that needs a key answers 503."""
         services.ledger.record_seal(
             True, AuditStamp(ActorKind.USER, client_ip(request), user_id=operator.user_id)

@@ -98,8 +98,12 @@ class LiveServer:
 @pytest.fixture
 def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
-    server = LiveServer(settings=settings, home=tmp_path / "home", port=free_port(),
-                        log_path=tmp_path / "server.log")
+    server = LiveServer(
+        settings=settings,
+        home=tmp_path / "home",
+        port=free_port(),
+        log_path=tmp_path / "server.log",
+    )
     env.update(
         KEYLEDGER_HOME=str(server.home),
         KEYLEDGER_DATA_DIR=str(settings.data_dir),
