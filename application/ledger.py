@@ -153,12 +153,22 @@ class Ledger(Application[UUID]):
         return value, SecretType.STANDARD, None
 
     def _sealed_version(
-        self, project: Project, secret_id: str, number: int, plaintext: str
+        self,
+        project: Project,
+        secret_id: str,
+        number: int,
+        plaintext: str,
+        field_names: tuple[str, ...] | None,
     ) -> SecretVersion:
         if self.keys.is_sealed:
             raise Sealed()
         sealed = self.keys.seal_value(project.key_ref, secret_id, number, plaintext.encode())
-        return SecretVersion(number=number, sealed=sealed, created_ms=self.clock.now_ms())
+        return SecretVersion(
+            number=number,
+            sealed=sealed,
+            created_ms=self.clock.now_ms(),
+            field_names=field_names,
+        )
 
     def create_secret(
         self,
@@ -175,7 +185,7 @@ class Ledger(Application[UUID]):
         plaintext, secret_type, field_names = self._encode_value(value, fields)
         secret_id = ids.new_public_id(ids.SECRET)
         claim = self._claim_name(project_id, name, secret_id, audit)
-        version = self._sealed_version(project, secret_id, 1, plaintext)
+        version = self._sealed_version(project, secret_id, 1, plaintext, field_names)
         secret = Secret(
             secret_id=secret_id,
             project_id=project_id,
@@ -211,7 +221,9 @@ class Ledger(Application[UUID]):
         secret = self.secret(secret_id)
         project = self.project(secret.project_id)
         plaintext, _type, field_names = self._encode_value(value, fields)
-        version = self._sealed_version(project, secret_id, secret.next_version_number(), plaintext)
+        version = self._sealed_version(
+            project, secret_id, secret.next_version_number(), plaintext, field_names
+        )
         secret.replace(version, field_names, audit)
         self._save(secret)
         return secret

@@ -108,6 +108,8 @@ def _secret_versioned(e: Any, view: LedgerView) -> None:
     changes: dict[str, Any] = {"version": e.version.number, "updated_ms": _ms(e)}
     if hasattr(e, "field_names"):
         changes["field_names"] = _field_names(e.field_names)
+    elif e.version.field_names is not None:  # a rollback of a structured secret
+        changes["field_names"] = _field_names(e.version.field_names)
     view.change_secret(e.originator_id, changes)
     view.add_version(e.originator_id, e.version.number, _ms(e), e.version.rolled_back_from)
 

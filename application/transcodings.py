@@ -86,10 +86,12 @@ class SecretVersionAsDict(Transcoding):
             "sealed": obj.sealed,
             "created_ms": obj.created_ms,
             "rolled_back_from": obj.rolled_back_from,
+            "field_names": list(obj.field_names) if obj.field_names is not None else None,
         }
 
     def decode(self, data: dict[str, Any]) -> SecretVersion:
-        return SecretVersion(**data)
+        names = data.pop("field_names", None)
+        return SecretVersion(**data, field_names=tuple(names) if names is not None else None)
 
 
 def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:

@@ -145,6 +145,7 @@ class Secret(Aggregate):
             sealed=target.sealed,
             created_ms=created_ms,
             rolled_back_from=target.number,
+            field_names=target.field_names,
         )
         self._rolled_back(new, audit.with_detail(f"rolled back to version {to_number}"))
         return new
@@ -152,6 +153,8 @@ class Secret(Aggregate):
     @event("RolledBack", topic="keyledger.secret.RolledBack")
     def _rolled_back(self, version: SecretVersion, audit: AuditStamp) -> None:
         self.versions.append(version)
+        if self.secret_type is SecretType.STRUCTURED and version.field_names is not None:
+            self.field_names = tuple(version.field_names)
 
     def rename(self, name: str, audit: AuditStamp) -> None:
         self._require_live()

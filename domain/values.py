@@ -35,6 +35,8 @@ class SecretVersion:
     sealed: SealedValue
     created_ms: int
     rolled_back_from: int | None = None
+    # A structured version's field names: a rollback must bring them back too.
+    field_names: tuple[str, ...] | None = None
 
 
 class Charset(str, Enum):

@@ -140,7 +140,7 @@ class Envelope:
                 )
             finally:
                 _wipe(dek)
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: a corrupted IV length
             raise IntegrityFailure() from None
 
     def shred_secret_keys(self, secret_id: str, keep_dek_ref: str | None = None) -> int:

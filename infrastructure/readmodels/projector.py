@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from application.projection import AuditEntry, project_event
@@ -32,27 +32,44 @@ NAME = "ledger"
 
 
 class SqlLedgerView:
-    """`LedgerView` bound to one open transaction."""
+    """`LedgerView` bound to one open transaction.
+
+    Statements are built once with bind parameters (SQLAlchemy then reuses the
+    compiled form), and audit rows are buffered and written with one executemany
+    per batch: a rebuild is dominated by audit rows.
+    """
+
+    _add_project = insert(projects)
+    _change_project = update(projects).where(projects.c.aggregate_id == bindparam("_agg"))
+    _add_secret = insert(secrets_table)
+    _change_secret = update(secrets_table).where(secrets_table.c.aggregate_id == bindparam("_agg"))
+    _add_version = insert(secret_versions)
+    _secret_ref = select(secrets_table.c.secret_id, secrets_table.c.project_id).where(
+        secrets_table.c.aggregate_id == bindparam("agg")
+    )
+    _project_ref = select(projects.c.project_id).where(projects.c.aggregate_id == bindparam("agg"))
+    _add_audit = insert(audit_log)
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._audit: list[dict[str, Any]] = []
 
     def add_project(self, aggregate_id: UUID, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(projects).values(aggregate_id=str(aggregate_id), **row))
+        self.conn.execute(self._add_project, {"aggregate_id": str(aggregate_id), **row})
 
     def change_project(self, aggregate_id: UUID, changes: dict[str, Any]) -> None:
         self.conn.execute(
-            update(projects).where(projects.c.aggregate_id == str(aggregate_id)).values(**changes)
+            self._change_project.values({k: bindparam(k) for k in changes}),
+            {"_agg": str(aggregate_id), **changes},
         )
 
     def add_secret(self, aggregate_id: UUID, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(secrets_table).values(aggregate_id=str(aggregate_id), **row))
+        self.conn.execute(self._add_secret, {"aggregate_id": str(aggregate_id), **row})
 
     def change_secret(self, aggregate_id: UUID, changes: dict[str, Any]) -> None:
         self.conn.execute(
-            update(secrets_table)
-            .where(secrets_table.c.aggregate_id == str(aggregate_id))
-            .values(**changes)
+            self._change_secret.values({k: bindparam(k) for k in changes}),
+            {"_agg": str(aggregate_id), **changes},
         )
 
     def remove_secret(self, aggregate_id: UUID) -> None:
@@ -71,29 +88,29 @@ class SqlLedgerView:
         if ref is None:
             return
         self.conn.execute(
-            insert(secret_versions).values(
-                secret_id=ref[0],
-                number=number,
-                created_ms=created_ms,
-                rolled_back_from=rolled_back_from,
-            )
+            self._add_version,
+            {
+                "secret_id": ref[0],
+                "number": number,
+                "created_ms": created_ms,
+                "rolled_back_from": rolled_back_from,
+            },
         )
 
     def secret_ref(self, aggregate_id: UUID) -> tuple[str, str] | None:
-        row = self.conn.execute(
-            select(secrets_table.c.secret_id, secrets_table.c.project_id).where(
-                secrets_table.c.aggregate_id == str(aggregate_id)
-            )
-        ).first()
+        row = self.conn.execute(self._secret_ref, {"agg": str(aggregate_id)}).first()
         return None if row is None else (row[0], row[1])
 
     def project_ref(self, aggregate_id: UUID) -> str | None:
-        return self.conn.execute(
-            select(projects.c.project_id).where(projects.c.aggregate_id == str(aggregate_id))
-        ).scalar()
+        return self.conn.execute(self._project_ref, {"agg": str(aggregate_id)}).scalar()
 
     def append_audit(self, entry: AuditEntry) -> None:
-        self.conn.execute(insert(audit_log).values(**entry.__dict__))
+        self._audit.append(dict(entry.__dict__))
+
+    def flush(self) -> None:
+        if self._audit:
+            self.conn.execute(self._add_audit, self._audit)
+            self._audit = []
 
 
 class SqlProjector:
@@ -118,6 +135,7 @@ class SqlProjector:
         for notification in notifications:
             project_event(notification.id, self.app.mapper.to_domain_event(notification), view)
             position = notification.id
+        view.flush()
         if notifications:
             conn.execute(
                 update(tracking).where(tracking.c.projection == NAME).values(position=position)

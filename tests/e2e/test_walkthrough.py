@@ -26,7 +26,7 @@ def stored_event_bytes(live: LiveServer) -> bytes:
     else:
         with sqlite3.connect(live.settings.data_dir / "ledger.sqlite") as conn:
             rows = conn.execute("SELECT topic, state FROM keyledger_events").fetchall()
-    return b"\n".join(bytes(state) for _topic, state in rows)
+    return b"\n".join(topic.encode() + b" " + bytes(state) for topic, state in rows)
 
 
 def test_operator_walkthrough(live: LiveServer) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from application.ledger import Ledger
 from domain.audit import ActorKind, AuditStamp
+from domain.records import AuditRecord
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.eventstore.chain import GENESIS, link_hash, verify_chain
 from infrastructure.settings import Settings
@@ -49,9 +50,7 @@ class RawDB:
         return [r[0] for r in self.execute(f"SELECT {self.id} FROM {self.events} ORDER BY 1")]
 
     def chain_ids(self) -> list[int]:
-        return [
-            r[0] for r in self.execute(f"SELECT notification_id FROM {self.chain} ORDER BY 1")
-        ]
+        return [r[0] for r in self.execute(f"SELECT notification_id FROM {self.chain} ORDER BY 1")]
 
     def state(self, event_id: int) -> bytes:
         rows = self.execute(f"SELECT state FROM {self.events} WHERE {self.id} = ?", event_id)
@@ -286,6 +285,23 @@ def test_recomputed_link_for_edited_event_still_breaks_the_next_link(
     assert "reordered" in report.reason
 
 
+def test_verify_walks_past_its_batch_size(store: tuple[Ledger, RawDB]) -> None:
+    ledger, raw = store
+    # 1010 events in one transaction: the verifier reads in batches of 1000.
+    ledger.save(
+        *[AuditRecord(action="user_login", audit=AuditStamp.system(f"#{i}")) for i in range(1010)]
+    )
+    report = verify_chain(ledger.recorder)  # type: ignore[arg-type]
+    assert report.ok, report
+    assert report.checked == 1010
+    ids = raw.event_ids()
+    assert raw.chain_ids() == ids
+    target = ids[1004]
+    raw.set_state(target, raw.state(target) + b" ")
+    report = verify_chain(ledger.recorder)  # type: ignore[arg-type]
+    assert (report.ok, report.first_bad_id, report.checked) == (False, target, 1004)
+
+
 def test_chain_continues_across_reopen(settings: Settings) -> None:
     ledger, envelope, projector, _ = build_store(settings)
     ring = KeyRing.generate()
@@ -343,3 +359,51 @@ def test_concurrent_writers_keep_one_linear_chain(settings: Settings) -> None:
             projector.engine.dispose()
     assert report.ok, report
     assert report.checked == writers * per_writer
+
+
+def test_sqlite_state_edited_into_text_is_named(tmp_path) -> None:
+    """A hand edit may change the SQLite storage type of `state`: verify must not crash."""
+    settings = Settings(data_dir=tmp_path / "data")
+    ledger, envelope, projector, _ = build_store(settings)
+    envelope.unseal(KeyRing.generate())
+    raw = RawDB(settings, ledger)
+    try:
+        write_events(ledger)
+        ids = raw.event_ids()
+        target = ids[2]
+        text = raw.state(target).decode()
+        assert "DB_URL" in text
+        text = text.replace("DB_URL", "DB_URX")
+        raw.execute(f"UPDATE {raw.events} SET state = ? WHERE rowid = ?", text, target)
+        assert raw.execute(f"SELECT typeof(state) FROM {raw.events} WHERE rowid = ?", target) == [
+            ("text",)
+        ]
+        report = verify_chain(ledger.recorder)  # type: ignore[arg-type]
+    finally:
+        raw.close()
+        ledger.close()
+        projector.engine.dispose()
+    assert not report.ok
+    assert report.first_bad_id == target
+
+
+def test_forged_event_without_chain_row_is_named(
+    written: tuple[Ledger, RawDB, list[int]],
+) -> None:
+    ledger, raw, ids = written
+    (last,) = ledger.recorder.select_notifications(ids[-1], 1)
+    raw.execute(
+        f"INSERT INTO {raw.events} (originator_id, originator_version, topic, state) "
+        "VALUES (?, ?, ?, ?)",
+        last.originator_id.hex,
+        last.originator_version + 1,
+        last.topic,
+        bytes(last.state),
+    )
+    new_ids = raw.event_ids()
+    assert len(new_ids) == len(ids) + 1
+    report = verify_chain(ledger.recorder)  # type: ignore[arg-type]
+    assert not report.ok
+    assert report.first_bad_id == new_ids[-1]
+    assert "added" in report.reason
+    assert report.checked == len(ids)

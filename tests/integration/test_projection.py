@@ -16,6 +16,7 @@ from sqlalchemy import select
 from application.ledger import Ledger
 from domain.audit import ActorKind, AuditStamp
 from domain.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
+from domain.records import AuditRecord
 from domain.secret import TRASH_RETENTION_MS
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
@@ -85,9 +86,7 @@ def run_scenario(s: Store) -> Scenario:
 def snapshot(s: Store) -> dict[str, list[tuple[Any, ...]]]:
     with s.projector.engine.connect() as conn:
         return {
-            table.name: sorted(
-                tuple(row) for row in conn.execute(select(table)).all()
-            )
+            table.name: sorted(tuple(row) for row in conn.execute(select(table)).all())
             for table in READ_MODEL_TABLES
         }
 
@@ -109,14 +108,15 @@ def test_read_models_after_commands(store: Store) -> None:
     reads = store.reads
 
     projects = reads.projects()
-    assert [(p["id"], p["name"], p["description"], p["secretCount"]) for p in projects] == [
-        (sc.project_id, "Payments", "the payments service", 1),
-        (sc.other_project_id, "Empty", "", 0),
-    ] or sorted(p["id"] for p in projects) == sorted([sc.project_id, sc.other_project_id])
+    assert len(projects) == 2
     by_id = {p["id"]: p for p in projects}
-    assert by_id[sc.project_id]["secretCount"] == 1  # the trashed secret is not counted
-    assert by_id[sc.other_project_id]["secretCount"] == 0
-    assert by_id[sc.project_id]["name"] == "Payments"
+    assert set(by_id) == {sc.project_id, sc.other_project_id}
+    payments, empty = by_id[sc.project_id], by_id[sc.other_project_id]
+    assert (payments["name"], payments["description"]) == ("Payments", "the payments service")
+    assert (empty["name"], empty["description"]) == ("Empty", "")
+    assert payments["secretCount"] == 1  # the trashed secret is not counted
+    assert empty["secretCount"] == 0
+    assert payments["createdAt"] <= empty["createdAt"]
 
     secrets = reads.secrets(sc.project_id)
     assert [x["id"] for x in secrets] == [sc.db_url]
@@ -247,12 +247,12 @@ def _dump_everything(s: Store) -> str:
 
 
 def _raw_event_store(s: Store) -> bytes:
+    table = s.ledger.recorder.events_table_name  # type: ignore[attr-defined]
     if s.settings.database_url is None:
         with sqlite3.connect(s.settings.data_dir / "ledger.sqlite") as conn:
-            rows = conn.execute("SELECT * FROM stored_events").fetchall()
+            rows = conn.execute(f"SELECT * FROM {table}").fetchall()
     else:
         with psycopg.connect(s.settings.database_url) as conn:
-            table = s.ledger.recorder.events_table_name  # type: ignore[attr-defined]
             rows = conn.execute(f"SELECT * FROM {table}").fetchall()
     return b"\n".join(
         bytes(col) if isinstance(col, (bytes, memoryview)) else str(col).encode()
@@ -403,7 +403,7 @@ def test_expired_trash_sweep(store: Store) -> None:
     later = now + TRASH_RETENTION_MS + 60_000
     candidates = store.reads.expired_trash(later)
     assert candidates == [sc.creds]
-    assert store.ledger.purge_expired_trash(candidates + [sc.db_url], later) == [sc.creds]
+    assert store.ledger.purge_expired_trash([*candidates, sc.db_url], later) == [sc.creds]
     store.projector.catch_up()
     assert store.reads.trash() == []
     last = store.reads.audit_tail(limit=1)[0]
@@ -415,10 +415,29 @@ def test_expired_trash_sweep(store: Store) -> None:
     assert store.ledger.reveal(sc.db_url) == VALUE_1
 
 
+def test_catch_up_and_rebuild_across_batches(store: Store) -> None:
+    project = store.ledger.create_project("P", "", OPERATOR)
+    # One transaction of 520 records: more than one projector batch (500).
+    store.ledger.save(
+        *[AuditRecord(action="user_login", audit=AuditStamp.system(f"#{i}")) for i in range(520)]
+    )
+    store.ledger.create_secret(project.project_id, "LAST", OPERATOR, value="v")
+    total = 1 + 520 + 2
+    assert store.projector.catch_up() == total
+    assert store.projector.position() == store.ledger.recorder.max_notification_id()
+    audit = store.reads.audit_tail(limit=1000)
+    assert len(audit) == 1 + 520 + 1
+    assert audit[-1]["action"] == "secret_create"
+    assert [x["name"] for x in store.reads.secrets(project.project_id)] == ["LAST"]
+    before = snapshot(store)
+    assert store.projector.rebuild() == total
+    assert snapshot(store) == before
+
+
 def test_second_projector_on_same_state_db_applies_nothing_twice(store: Store) -> None:
     run_scenario(store)
     assert store.projector.catch_up() == 11
-    ledger, envelope, projector, _ = build_store(store.settings)
+    ledger, _envelope, projector, _ = build_store(store.settings)
     try:
         assert projector.catch_up() == 0
         store.ledger.record("user_login", OPERATOR)
@@ -428,3 +447,64 @@ def test_second_projector_on_same_state_db_applies_nothing_twice(store: Store) -
         ledger.close()
         projector.engine.dispose()
     assert [a["action"] for a in store.reads.audit_tail(limit=1)] == ["user_login"]
+
+
+def test_secret_names_are_unique_per_project_only(store: Store) -> None:
+    a = store.ledger.create_project("A", "", OPERATOR)
+    b = store.ledger.create_project("B", "", OPERATOR)
+    store.ledger.create_secret(a.project_id, "TOKEN", OPERATOR, value="1")
+    store.ledger.create_secret(b.project_id, "TOKEN", OPERATOR, value="2")
+    with pytest.raises(Conflict):
+        store.ledger.create_secret(a.project_id, "TOKEN", OPERATOR, value="3")
+    with pytest.raises(NotFound):
+        store.ledger.create_secret("proj_zzzzzzzzzz", "TOKEN", OPERATOR, value="4")
+    store.projector.catch_up()
+    assert [x["name"] for x in store.reads.secrets(a.project_id)] == ["TOKEN"]
+    assert [x["name"] for x in store.reads.secrets(b.project_id)] == ["TOKEN"]
+
+
+def test_bad_input_writes_nothing(store: Store) -> None:
+    project = store.ledger.create_project("P", "", OPERATOR)
+    store.projector.catch_up()
+    before = store.ledger.recorder.max_notification_id()
+    bad_calls = [
+        lambda: store.ledger.create_secret(project.project_id, "X", OPERATOR),
+        lambda: store.ledger.create_secret(
+            project.project_id, "X", OPERATOR, value="v", fields={"a": "b"}
+        ),
+        lambda: store.ledger.create_secret(
+            project.project_id, "X", OPERATOR, value="x" * (12 * 1024 + 1)
+        ),
+        lambda: store.ledger.create_secret(
+            project.project_id, "X", OPERATOR, fields={"a": "x" * (12 * 1024)}
+        ),
+        lambda: store.ledger.create_secret(project.project_id, "", OPERATOR, value="v"),
+        lambda: store.ledger.create_secret(
+            project.project_id, "X", OPERATOR, value="v", note="n" * 2001
+        ),
+        lambda: store.ledger.create_project("x" * 101, "", OPERATOR),
+        lambda: store.ledger.update_project(project.project_id, "", None, OPERATOR),
+    ]
+    for call in bad_calls:
+        with pytest.raises(InvalidInput):
+            call()
+    assert store.ledger.recorder.max_notification_id() == before
+    assert store.projector.catch_up() == 0
+
+
+def test_rollback_restores_field_names_of_structured_secret(store: Store) -> None:
+    project = store.ledger.create_project("P", "", OPERATOR)
+    secret = store.ledger.create_secret(
+        project.project_id, "CREDS", OPERATOR, fields={"user": "u", "password": "p"}
+    )
+    store.ledger.replace_secret(
+        secret.secret_id, OPERATOR, fields={"user": "u", "password": "p", "host": "h"}
+    )
+    store.ledger.roll_back_secret(secret.secret_id, 1, OPERATOR)
+    store.projector.catch_up()
+    revealed = json.loads(store.ledger.reveal(secret.secret_id))
+    assert sorted(revealed) == ["password", "user"]
+    row = store.reads.secret(secret.secret_id)
+    assert row is not None
+    assert sorted(row["fieldNames"].split(",")) == sorted(revealed)
+    assert sorted(store.ledger.secret(secret.secret_id).field_names or ()) == sorted(revealed)

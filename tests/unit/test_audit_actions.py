@@ -66,7 +66,7 @@ def test_every_projection_handler_is_for_an_audited_topic() -> None:
 
 
 def test_action_for_unknown_topic_raises_lookup_error() -> None:
-    with pytest.raises(LookupError, match="keyledger.secret.Exploded"):
+    with pytest.raises(LookupError, match=r"keyledger\.secret\.Exploded"):
         action_for("keyledger.secret.Exploded")
     with pytest.raises(LookupError):
         action_for("")

@@ -569,5 +569,5 @@ def test_aggregate_ids_are_stable_and_kind_specific() -> None:
     assert isinstance(ids.aggregate_id("sk_abcdefghij"), uuid.UUID)
     assert ids.aggregate_id("sk_abcdefghij") != ids.aggregate_id("proj_abcdefghij")
     assert ids.aggregate_id("sk_abcdefghij") != ids.index_id("sk_abcdefghij")
-    assert ids.VAULT_SINGLETON != ids.aggregate_id(ids.new_public_id(ids.VAULT))
+    assert ids.aggregate_id(ids.new_public_id(ids.VAULT)) != ids.VAULT_SINGLETON
     assert ids.aggregate_id("sk_abcdefghij").version == 5
