@@ -72,7 +72,7 @@ class Ledger(Application[UUID]):
             raise NotFound(f"Secret {secret_id} not found")
         return secret
 
-    def _save(self, *aggregates: Any) -> None:
+    def save_or_conflict(self, *aggregates: Any) -> None:
         """Save atomically; a lost race on an id or version becomes a 409."""
         try:
             self.save(*aggregates)
@@ -92,7 +92,7 @@ class Ledger(Application[UUID]):
             password_hash=password_hash,
             audit=replace(audit, user_id=owner_id),
         )
-        self._save(vault)
+        self.save_or_conflict(vault)
         return vault
 
     def record_seal(self, sealed: bool, audit: AuditStamp) -> None:
@@ -103,11 +103,11 @@ class Ledger(Application[UUID]):
             vault.seal(audit=audit)
         else:
             vault.unseal(audit=audit)
-        self._save(vault)
+        self.save_or_conflict(vault)
 
     def record(self, action: str, audit: AuditStamp, secret_id: str | None = None) -> None:
         """Write a standalone audit record (e.g. `auth_failure`)."""
-        self._save(AuditRecord(action=action, audit=audit, secret_id=secret_id))
+        self.save_or_conflict(AuditRecord(action=action, audit=audit, secret_id=secret_id))
 
     # -- projects --------------------------------------------------------------
 
@@ -123,7 +123,7 @@ class Ledger(Application[UUID]):
             key_ref=key_ref,
             audit=audit,
         )
-        self._save(project)
+        self.save_or_conflict(project)
         return project
 
     def update_project(
@@ -131,7 +131,7 @@ class Ledger(Application[UUID]):
     ) -> Project:
         project = self.project(project_id)
         project.update(name, description, audit)
-        self._save(project)
+        self.save_or_conflict(project)
         return project
 
     # -- secrets ---------------------------------------------------------------
@@ -196,7 +196,7 @@ class Ledger(Application[UUID]):
             first_version=version,
             audit=audit,
         )
-        self._save(claim, secret)
+        self.save_or_conflict(claim, secret)
         return secret
 
     def _claim_name(
@@ -225,13 +225,13 @@ class Ledger(Application[UUID]):
             project, secret_id, secret.next_version_number(), plaintext, field_names
         )
         secret.replace(version, field_names, audit)
-        self._save(secret)
+        self.save_or_conflict(secret)
         return secret
 
     def roll_back_secret(self, secret_id: str, to_version: int, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.roll_back(to_version, self.clock.now_ms(), audit)
-        self._save(secret)
+        self.save_or_conflict(secret)
         return secret
 
     def rename_secret(self, secret_id: str, name: str, audit: AuditStamp) -> Secret:
@@ -243,25 +243,25 @@ class Ledger(Application[UUID]):
         old_claim: SecretNameClaim = self.repository.get(claim_id(secret.project_id, secret.name))
         secret.rename(name, audit)
         old_claim.release(audit)
-        self._save(new_claim, old_claim, secret)
+        self.save_or_conflict(new_claim, old_claim, secret)
         return secret
 
     def update_note(self, secret_id: str, note: str, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.update_note(note, audit)
-        self._save(secret)
+        self.save_or_conflict(secret)
         return secret
 
     def delete_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.delete(self.clock.now_ms(), audit)
-        self._save(secret)
+        self.save_or_conflict(secret)
         return secret
 
     def restore_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.restore(self.clock.now_ms(), audit)
-        self._save(secret)
+        self.save_or_conflict(secret)
         return secret
 
     def purge_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
@@ -270,7 +270,7 @@ class Ledger(Application[UUID]):
         claim: SecretNameClaim = self.repository.get(claim_id(secret.project_id, secret.name))
         secret.purge(audit)
         claim.release(audit)
-        self._save(claim, secret)
+        self.save_or_conflict(claim, secret)
         self.keys.shred_secret_keys(secret_id)
         return secret
 

@@ -64,3 +64,21 @@ class SetupCodeStore(Protocol):
     def read(self) -> str | None: ...
 
     def consume(self) -> None: ...
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
+
+class NonceStore(Protocol):
+    def claim(self, machine_id: str, nonce: str, now_ms: int) -> bool:
+        """Record a nonce; False if this machine used it before (a replay)."""
+        ...
+
+
+class FetchLog(Protocol):
+    """What version of each secret a machine last fetched (for /v1/secrets/poll)."""
+
+    def record(self, machine_id: str, secret_id: str, version: int) -> None: ...
+
+    def last(self, machine_id: str, secret_ids: list[str]) -> dict[str, int]: ...

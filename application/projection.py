@@ -54,6 +54,16 @@ class LedgerView(Protocol):
 
     def append_audit(self, entry: AuditEntry) -> None: ...
 
+    def add_machine(self, row: dict[str, Any]) -> None: ...
+
+    def change_machine(self, machine_id: str, changes: dict[str, Any]) -> None: ...
+
+    def set_membership(self, machine_id: str, project_id: str, at_ms: int | None) -> None:
+        """Add (at_ms given) or remove (None) a machine's project membership."""
+        ...
+
+    def set_grant(self, machine_id: str, secret_id: str, at_ms: int | None) -> None: ...
+
 
 def _ms(event: Any) -> int:
     return int(event.timestamp.timestamp() * 1000)
@@ -123,7 +133,58 @@ def _changes(**mapping: Callable[[Any], Any]) -> Handler:
     return handle
 
 
+def _machine_registered(e: Any, view: LedgerView) -> None:
+    view.add_machine(
+        {
+            "machine_id": e.machine_id,
+            "name": e.name,
+            "hostname": e.hostname,
+            "status": "pending",
+            "enabled": 1,
+            "created_ms": _ms(e),
+            "updated_ms": _ms(e),
+        }
+    )
+
+
+def _machine(**changes: Any) -> Handler:
+    def handle(e: Any, view: LedgerView) -> None:
+        values = {k: (v(e) if callable(v) else v) for k, v in changes.items()}
+        view.change_machine(str(e.originator_id), {**values, "updated_ms": _ms(e)})
+
+    return handle
+
+
+def _membership(added: bool) -> Handler:
+    def handle(e: Any, view: LedgerView) -> None:
+        project_id = view.project_ref(e.originator_id)
+        if project_id is not None:
+            view.set_membership(e.machine_id, project_id, _ms(e) if added else None)
+
+    return handle
+
+
+def _grant(added: bool) -> Handler:
+    def handle(e: Any, view: LedgerView) -> None:
+        ref = view.secret_ref(e.originator_id)
+        if ref is not None:
+            view.set_grant(e.machine_id, ref[0], _ms(e) if added else None)
+
+    return handle
+
+
 HANDLERS: dict[str, Handler] = {
+    "keyledger.machine.Registered": _machine_registered,
+    "keyledger.machine.Approved": _machine(status="approved"),
+    "keyledger.machine.Denied": _machine(status="denied"),
+    "keyledger.machine.Disabled": _machine(enabled=0),
+    "keyledger.machine.Enabled": _machine(enabled=1),
+    "keyledger.machine.Renamed": _machine(name=lambda e: e.name),
+    "keyledger.machine.Revoked": _machine(status="revoked", enabled=0),
+    "keyledger.project.MachineAdded": _membership(True),
+    "keyledger.project.MachineRemoved": _membership(False),
+    "keyledger.secret.Granted": _grant(True),
+    "keyledger.secret.GrantRevoked": _grant(False),
     "keyledger.project.Created": _project_created,
     "keyledger.project.Updated": _project_updated,
     "keyledger.secret.Created": _secret_created,

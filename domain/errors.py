@@ -27,6 +27,10 @@ class Conflict(KeyledgerError):  # 409
     pass
 
 
+class Locked(KeyledgerError):  # 423: the project is frozen
+    pass
+
+
 class Sealed(KeyledgerError):  # 503
     def __init__(self, message: str = "Server is sealed, awaiting unseal") -> None:
         super().__init__(message)

@@ -8,7 +8,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.audit import AuditStamp
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 1000
@@ -54,6 +54,8 @@ class Project(Aggregate):
         self.name = name
         self.description = description
         self.key_ref = key_ref
+        self.machines: set[str] = set()
+        self.frozen = False
 
     def update(self, name: str | None, description: str | None, audit: AuditStamp) -> None:
         new_name = validate_project_name(name) if name is not None else self.name
@@ -66,3 +68,23 @@ class Project(Aggregate):
     def _updated(self, name: str, description: str, audit: AuditStamp) -> None:
         self.name = name
         self.description = description
+
+    # -- machine membership ----------------------------------------------------
+
+    def add_machine(self, machine_id: str, audit: AuditStamp) -> None:
+        if machine_id in self.machines:
+            raise Conflict(f"Machine {machine_id} is already in project {self.project_id}")
+        self._machine_added(machine_id, audit)
+
+    @event("MachineAdded", topic="keyledger.project.MachineAdded")
+    def _machine_added(self, machine_id: str, audit: AuditStamp) -> None:
+        self.machines = self.machines | {machine_id}
+
+    def remove_machine(self, machine_id: str, audit: AuditStamp) -> None:
+        if machine_id not in self.machines:
+            raise Conflict(f"Machine {machine_id} is not in project {self.project_id}")
+        self._machine_removed(machine_id, audit)
+
+    @event("MachineRemoved", topic="keyledger.project.MachineRemoved")
+    def _machine_removed(self, machine_id: str, audit: AuditStamp) -> None:
+        self.machines = self.machines - {machine_id}

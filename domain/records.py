@@ -6,6 +6,8 @@ its own one-event aggregate (fresh id, version 1), so records never contend.
 
 from __future__ import annotations
 
+import uuid
+
 from eventsourcing.domain import Aggregate, event
 
 from domain.audit import AuditStamp
@@ -16,6 +18,10 @@ class AuditRecord(Aggregate):
 
     class Event(Aggregate.Event):
         TOPIC = "keyledger.record.Event"
+
+    @staticmethod
+    def create_id() -> uuid.UUID:
+        return uuid.uuid4()
 
     @event("Recorded", topic="keyledger.record.Recorded")
     def __init__(self, action: str, audit: AuditStamp, secret_id: str | None = None) -> None:

@@ -91,6 +91,7 @@ class Secret(Aggregate):
         self.versions: list[SecretVersion] = [first_version]
         self.deleted_at_ms: int | None = None
         self.purged = False
+        self.grants: set[str] = set()
 
     # -- queries ---------------------------------------------------------------
 
@@ -204,6 +205,27 @@ class Secret(Aggregate):
     def _purged(self, audit: AuditStamp) -> None:
         self.purged = True
         self.versions = self.versions[-1:]  # history is gone; its keys are shredded
+
+    # -- grants ----------------------------------------------------------------
+
+    def grant(self, machine_id: str, audit: AuditStamp) -> None:
+        self._require_live()
+        if machine_id in self.grants:
+            raise Conflict(f"Machine {machine_id} already holds a grant on {self.secret_id}")
+        self._granted(machine_id, audit)
+
+    @event("Granted", topic="keyledger.secret.Granted")
+    def _granted(self, machine_id: str, audit: AuditStamp) -> None:
+        self.grants = self.grants | {machine_id}
+
+    def revoke_grant(self, machine_id: str, audit: AuditStamp) -> None:
+        if machine_id not in self.grants:
+            raise Conflict(f"Machine {machine_id} holds no grant on {self.secret_id}")
+        self._grant_revoked(machine_id, audit)
+
+    @event("GrantRevoked", topic="keyledger.secret.GrantRevoked")
+    def _grant_revoked(self, machine_id: str, audit: AuditStamp) -> None:
+        self.grants = self.grants - {machine_id}
 
     def trash_expired(self, now_ms: int) -> bool:
         return (

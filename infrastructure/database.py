@@ -105,7 +105,59 @@ audit_log = Table(
     Column("timestamp_ms", BigInteger, nullable=False, index=True),
 )
 
-READ_MODEL_TABLES = (projects, secrets_table, secret_versions, audit_log)
+nonces = Table(
+    "kl_nonces",
+    metadata,
+    Column("machine_id", String(36), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_ms", BigInteger, nullable=False, index=True),
+)
+
+fetches = Table(
+    "kl_fetches",
+    metadata,
+    Column("machine_id", String(36), primary_key=True),
+    Column("secret_id", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+machines = Table(
+    "rm_machines",
+    metadata,
+    Column("machine_id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("enabled", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "rm_memberships",
+    metadata,
+    Column("machine_id", String(36), primary_key=True),
+    Column("project_id", String(32), primary_key=True),
+    Column("added_ms", BigInteger, nullable=False),
+)
+
+grants = Table(
+    "rm_grants",
+    metadata,
+    Column("machine_id", String(36), primary_key=True),
+    Column("secret_id", String(32), primary_key=True, index=True),
+    Column("granted_ms", BigInteger, nullable=False),
+)
+
+READ_MODEL_TABLES = (
+    projects,
+    secrets_table,
+    secret_versions,
+    audit_log,
+    machines,
+    memberships,
+    grants,
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

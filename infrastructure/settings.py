@@ -30,6 +30,8 @@ class Settings:
     session_ttl_seconds: int = 12 * 3600
     argon2_memory_kib: int = 64 * 1024
     trash_sweep_seconds: int = 3600
+    trusted_proxies: tuple[str, ...] = ()
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -44,6 +46,10 @@ class Settings:
             start_sealed=env.get("KEYLEDGER_START_SEALED", "").lower() in {"1", "true", "yes"},
             session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
+            public_url=env.get("KEYLEDGER_PUBLIC_URL") or None,
+            trusted_proxies=tuple(
+                p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -61,9 +67,14 @@ class Settings:
         raise InvalidInput("KEYLEDGER_DATABASE_URL must be a postgresql:// URL")
 
     def event_store_env(self) -> dict[str, str]:
-        """Environment for the eventsourcing Application (persistence by config)."""
+        """Environment for the eventsourcing Application (persistence by config).
+
+        Aggregates are cached and fast-forwarded from the store on every get: the
+        access gate reads current state with one small query per aggregate.
+        """
+        cache = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
         if self.database_url is None:
-            return {
+            return cache | {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / "ledger.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "10",
@@ -74,7 +85,7 @@ class Settings:
         parsed = urlparse(self.database_url)
         if parsed.scheme not in {"postgresql", "postgres"}:
             raise InvalidInput("KEYLEDGER_DATABASE_URL must be a postgresql:// URL")
-        return {
+        return cache | {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",

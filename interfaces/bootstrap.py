@@ -10,13 +10,18 @@ import logging
 import time
 from dataclasses import dataclass
 
+from application.access import MachineGate
 from application.accounts import OperatorAccounts
 from application.ledger import Ledger
+from application.machines import MachineRegistry
+from application.reads import MachineReads
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
+from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
 from infrastructure.keystore import KeyStore
+from infrastructure.machinestate import SqlFetchLog, SqlNonceStore
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
 from infrastructure.sessions import SqlSessionStore
@@ -41,6 +46,10 @@ class Services:
     read_models: ReadModels
     setup_code: FileSetupCode
     clock: SystemClock
+    machines: MachineRegistry
+    gate: MachineGate
+    reads: MachineReads
+    nonces: SqlNonceStore
 
     def close(self) -> None:
         self.ledger.close()
@@ -100,13 +109,20 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     if ledger.vault() is None and setup_code.ensure():
         log.warning("First start: one-time setup code written to %s", setup_code.path)
     projector.catch_up()
+    read_models = ReadModels(projector.engine)
+    nonces = SqlNonceStore(projector.engine)
+    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope)
     return Services(
         settings=settings,
         ledger=ledger,
         envelope=envelope,
         accounts=accounts,
         projector=projector,
-        read_models=ReadModels(projector.engine),
+        read_models=read_models,
         setup_code=setup_code,
         clock=clock,
+        machines=MachineRegistry(ledger, clock, read_models),
+        gate=gate,
+        reads=MachineReads(ledger, gate, read_models, SqlFetchLog(projector.engine)),
+        nonces=nonces,
     )

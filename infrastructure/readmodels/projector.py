@@ -21,6 +21,9 @@ from application.projection import AuditEntry, project_event
 from infrastructure.database import (
     READ_MODEL_TABLES,
     audit_log,
+    grants,
+    machines,
+    memberships,
     projects,
     secret_versions,
     secrets_table,
@@ -77,6 +80,7 @@ class SqlLedgerView:
         if ref is None:
             return
         self.conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == ref[0]))
+        self.conn.execute(delete(grants).where(grants.c.secret_id == ref[0]))
         self.conn.execute(
             delete(secrets_table).where(secrets_table.c.aggregate_id == str(aggregate_id))
         )
@@ -106,6 +110,36 @@ class SqlLedgerView:
 
     def append_audit(self, entry: AuditEntry) -> None:
         self._audit.append(dict(entry.__dict__))
+
+    def add_machine(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(machines), row)
+
+    def change_machine(self, machine_id: str, changes: dict[str, Any]) -> None:
+        self.conn.execute(
+            update(machines).where(machines.c.machine_id == machine_id).values(**changes)
+        )
+
+    def set_membership(self, machine_id: str, project_id: str, at_ms: int | None) -> None:
+        self.conn.execute(
+            delete(memberships).where(
+                memberships.c.machine_id == machine_id, memberships.c.project_id == project_id
+            )
+        )
+        if at_ms is not None:
+            self.conn.execute(
+                insert(memberships),
+                {"machine_id": machine_id, "project_id": project_id, "added_ms": at_ms},
+            )
+
+    def set_grant(self, machine_id: str, secret_id: str, at_ms: int | None) -> None:
+        self.conn.execute(
+            delete(grants).where(grants.c.machine_id == machine_id, grants.c.secret_id == secret_id)
+        )
+        if at_ms is not None:
+            self.conn.execute(
+                insert(grants),
+                {"machine_id": machine_id, "secret_id": secret_id, "granted_ms": at_ms},
+            )
 
     def flush(self) -> None:
         if self._audit:

@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, RowMapping
 
 from domain.secret import TRASH_RETENTION_MS
-from infrastructure.database import audit_log, projects, secret_versions, secrets_table
+from infrastructure.database import (
+    audit_log,
+    grants,
+    machines,
+    memberships,
+    projects,
+    secret_versions,
+    secrets_table,
+)
 
 
 def _secret(row: RowMapping) -> dict[str, Any]:
@@ -129,3 +137,54 @@ class ReadModels:
             .limit(limit)
         )
         return [_audit(r) for r in reversed(self._all(query))]
+
+    # -- machines --------------------------------------------------------------
+
+    def machine_grants(self, machine_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    select(grants.c.secret_id).where(grants.c.machine_id == machine_id)
+                )
+            ]
+
+    def machine_projects(self, machine_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    select(memberships.c.project_id).where(memberships.c.machine_id == machine_id)
+                )
+            ]
+
+    def machines(self, status: str | None = None) -> list[dict[str, Any]]:
+        grant_counts = (
+            select(grants.c.machine_id, func.count().label("n"))
+            .group_by(grants.c.machine_id)
+            .subquery()
+        )
+        query = select(machines, func.coalesce(grant_counts.c.n, 0).label("grant_count")).outerjoin(
+            grant_counts, grant_counts.c.machine_id == machines.c.machine_id
+        )
+        if status is not None:
+            query = query.where(machines.c.status == status)
+        rows = self._all(query.order_by(machines.c.created_ms))
+        project_rows = self._all(select(memberships))
+        projects_of: dict[str, list[str]] = {}
+        for row in project_rows:
+            projects_of.setdefault(row["machine_id"], []).append(row["project_id"])
+        return [
+            {
+                "id": r["machine_id"],
+                "name": r["name"],
+                "hostname": r["hostname"],
+                "status": r["status"],
+                "enabled": bool(r["enabled"]),
+                "projects": sorted(projects_of.get(r["machine_id"], [])),
+                "grantCount": r["grant_count"],
+                "createdAt": r["created_ms"],
+                "updatedAt": r["updated_ms"],
+            }
+            for r in rows
+        ]

@@ -6,11 +6,13 @@ mapping and the background loops (read-model follower, trash sweep).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from typing import Any
 
 from litestar import Litestar, get
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -20,6 +22,9 @@ from domain.errors import KeyledgerError
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
+from interfaces.http.enroll import EnrollController
+from interfaces.http.machine import MachineController
+from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.vault import VaultController
 
@@ -54,6 +59,7 @@ class BackgroundLoops:
         while not self.stop.wait(1.0):
             try:
                 self.services.projector.catch_up()
+                self.services.nonces.prune(self.services.clock.now_ms())
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0
@@ -67,6 +73,7 @@ class BackgroundLoops:
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     services = services or build(settings)
+    trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
     loops = BackgroundLoops(services)
 
     def start() -> None:
@@ -77,7 +84,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         services.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, SetupController, SessionController, VaultController],
+        route_handlers=[
+            healthz,
+            readyz,
+            SetupController,
+            SessionController,
+            VaultController,
+            MachineAdminController,
+            EnrollController,
+            MachineController,
+        ],
+        state=State({"trusted_proxies": trusted}),
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
         exception_handlers={
             KeyledgerError: errors.on_domain_error,

@@ -14,6 +14,7 @@ from domain.errors import (
     IntegrityFailure,
     InvalidInput,
     KeyledgerError,
+    Locked,
     NotFound,
     Sealed,
 )
@@ -27,6 +28,7 @@ STATUS: dict[type[KeyledgerError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    Locked: 423,
     Sealed: 503,
     IntegrityFailure: 500,
 }

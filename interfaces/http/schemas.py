@@ -56,3 +56,28 @@ class NameBody(_Body):
 
 class NoteBody(_Body):
     note: str
+
+
+class TokenBody(_Body):
+    name: str = ""
+
+
+class MachineRenameBody(_Body):
+    name: str
+
+
+class RevokeBody(_Body):
+    preview: bool = False
+
+
+class ProjectIdBody(_Body):
+    project_id: str
+
+
+class SecretIdBody(_Body):
+    secret_id: str
+
+
+class AllowlistBody(_Body):
+    cidr: str
+    label: str = ""

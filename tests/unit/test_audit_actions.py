@@ -7,13 +7,15 @@ from eventsourcing.domain import Aggregate
 
 from application.projection import HANDLERS
 from domain.audit import ACTIONS, RECORD_SEVERITY, ActorKind, AuditStamp, Severity, action_for
+from domain.machine import Machine
 from domain.names import SecretNameClaim
 from domain.project import Project
 from domain.records import AuditRecord
 from domain.secret import Secret
+from domain.tokens import BootstrapToken
 from domain.vault import Vault
 
-AGGREGATES = (Vault, Project, Secret, SecretNameClaim, AuditRecord)
+AGGREGATES = (Vault, Project, Secret, SecretNameClaim, AuditRecord, Machine, BootstrapToken)
 
 
 def event_classes() -> list[type]:
@@ -75,7 +77,7 @@ def test_action_for_unknown_topic_raises_lookup_error() -> None:
 def test_action_names_and_severities_are_valid() -> None:
     for topic, entry in ACTIONS.items():
         if entry is None:
-            assert topic.startswith("keyledger.name."), topic
+            assert topic.startswith(("keyledger.name.", "keyledger.token.Redeemed")), topic
             continue
         action, severity = entry
         assert isinstance(severity, Severity), topic

@@ -1,0 +1,261 @@
+"""The operator's side of machines: bootstrap tokens, registration, approval,
+project membership, grants, and the vault IP allowlist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import uuid
+from typing import Protocol
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.ledger import Ledger
+from application.ports import Clock
+from domain import ids
+from domain.audit import ActorKind, AuditStamp
+from domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from domain.machine import Machine, MachineStatus, validate_machine_name, validate_public_key
+from domain.project import Project
+from domain.secret import Secret
+from domain.tokens import BOOTSTRAP_TTL_MS, BootstrapToken, token_aggregate_id, token_digest
+from domain.vault import Vault
+
+TOKEN_PATTERN = re.compile(r"^[0-9a-f]{48}$")
+
+
+class AccessGraph(Protocol):
+    """Who is where, from the read models: used to find what a cascade must touch."""
+
+    def machine_grants(self, machine_id: str) -> list[str]: ...
+
+    def machine_projects(self, machine_id: str) -> list[str]: ...
+
+
+def parse_machine_id(machine_id: str) -> str:
+    try:
+        return str(uuid.UUID(machine_id))
+    except ValueError:
+        raise NotFound(f"Machine {machine_id[:40]} not found") from None
+
+
+class MachineRegistry:
+    def __init__(self, ledger: Ledger, clock: Clock, graph: AccessGraph) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.graph = graph
+
+    # -- loading ---------------------------------------------------------------
+
+    def machine(self, machine_id: str) -> Machine:
+        try:
+            machine: Machine = self.ledger.repository.get(uuid.UUID(parse_machine_id(machine_id)))
+        except AggregateNotFoundError:
+            raise NotFound(f"Machine {machine_id} not found") from None
+        return machine
+
+    def _vault(self) -> Vault:
+        vault = self.ledger.vault()
+        if vault is None:
+            raise Conflict("The vault is not initialised yet: run `keyledger init`")
+        return vault
+
+    # -- registration ----------------------------------------------------------
+
+    def create_bootstrap_token(self, name: str, audit: AuditStamp) -> tuple[str, int]:
+        """A single-use token valid ten minutes; only its hash is stored."""
+        self._vault()
+        if name:
+            validate_machine_name(name)
+        token = secrets.token_hex(24)
+        expires = self.clock.now_ms() + BOOTSTRAP_TTL_MS
+        self.ledger.save_or_conflict(
+            BootstrapToken(
+                digest=token_digest(token), expires_ms=expires, machine_name=name, audit=audit
+            )
+        )
+        return token, expires
+
+    def register(
+        self, token: str, public_key_b64: str, hostname: str, name: str | None, source_ip: str
+    ) -> tuple[Machine, Vault]:
+        """Redeem a bootstrap token: the new machine starts pending."""
+        vault = self._vault()
+        stamp = AuditStamp(ActorKind.EXTERNAL, source_ip)
+        try:
+            if not TOKEN_PATTERN.fullmatch(token):
+                raise AuthenticationFailed("Bootstrap token is invalid, expired or already used")
+            try:
+                bootstrap: BootstrapToken = self.ledger.repository.get(token_aggregate_id(token))
+            except AggregateNotFoundError:
+                raise AuthenticationFailed(
+                    "Bootstrap token is invalid, expired or already used"
+                ) from None
+            machine_id = str(uuid.uuid4())
+            bootstrap.redeem(machine_id, self.clock.now_ms(), stamp)
+        except AuthenticationFailed:
+            self.ledger.record("auth_failure", stamp.with_detail("bootstrap token rejected"))
+            raise
+        try:
+            raw = base64.b64decode(public_key_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("publicKey must be standard base64") from None
+        hostname = hostname.strip()[:255] or "unknown"
+        machine_name = validate_machine_name(name or bootstrap.machine_name or hostname)
+        machine = Machine(
+            machine_id=machine_id,
+            name=machine_name,
+            public_key=validate_public_key(raw),
+            hostname=hostname,
+            replaces=None,
+            audit=AuditStamp(
+                ActorKind.MACHINE,
+                source_ip,
+                machine_id=machine_id,
+                detail=f"registered {machine_name} from host {hostname}",
+            ),
+        )
+        self.ledger.save_or_conflict(bootstrap, machine)
+        return machine, vault
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def approve(self, machine_id: str, audit: AuditStamp) -> Machine:
+        machine = self.machine(machine_id)
+        machine.approve(self._about(machine, audit))
+        self.ledger.save_or_conflict(machine)
+        return machine
+
+    def deny(self, machine_id: str, audit: AuditStamp) -> Machine:
+        machine = self.machine(machine_id)
+        machine.deny(self._about(machine, audit))
+        self.ledger.save_or_conflict(machine)
+        return machine
+
+    def disable(self, machine_id: str, audit: AuditStamp) -> Machine:
+        machine = self.machine(machine_id)
+        machine.disable(self._about(machine, audit))
+        self.ledger.save_or_conflict(machine)
+        return machine
+
+    def enable(self, machine_id: str, audit: AuditStamp) -> Machine:
+        machine = self.machine(machine_id)
+        machine.enable(self._about(machine, audit))
+        self.ledger.save_or_conflict(machine)
+        return machine
+
+    def rename(self, machine_id: str, name: str, audit: AuditStamp) -> Machine:
+        machine = self.machine(machine_id)
+        machine.rename(name, self._about(machine, audit))
+        self.ledger.save_or_conflict(machine)
+        return machine
+
+    def revoke_preview(self, machine_id: str) -> dict[str, int]:
+        machine = self.machine(machine_id)
+        return {
+            "grants": len(self.graph.machine_grants(machine.machine_id)),
+            "projects": len(self.graph.machine_projects(machine.machine_id)),
+        }
+
+    def revoke(self, machine_id: str, audit: AuditStamp) -> dict[str, int]:
+        """Revoke for good, dropping every grant and project membership in one save."""
+        machine = self.machine(machine_id)
+        stamp = self._about(machine, audit)
+        changed: list[Secret | Project] = []
+        for secret_id in self.graph.machine_grants(machine.machine_id):
+            secret = self.ledger.secret(secret_id)
+            if machine.machine_id in secret.grants:
+                secret.revoke_grant(machine.machine_id, stamp.with_detail("machine revoked"))
+                changed.append(secret)
+        grants = len(changed)
+        for project_id in self.graph.machine_projects(machine.machine_id):
+            project = self.ledger.project(project_id)
+            if machine.machine_id in project.machines:
+                project.remove_machine(machine.machine_id, stamp.with_detail("machine revoked"))
+                changed.append(project)
+        machine.revoke(stamp)
+        self.ledger.save_or_conflict(machine, *changed)
+        return {"grants": grants, "projects": len(changed) - grants}
+
+    @staticmethod
+    def _about(machine: Machine, audit: AuditStamp) -> AuditStamp:
+        return AuditStamp(
+            audit.actor_kind,
+            audit.source_ip,
+            user_id=audit.user_id,
+            machine_id=machine.machine_id,
+            ai_agent_id=audit.ai_agent_id,
+            detail=audit.detail or machine.name,
+        )
+
+    # -- membership and grants -------------------------------------------------
+
+    def _live_machine(self, machine_id: str) -> Machine:
+        machine = self.machine(machine_id)
+        if machine.status in (MachineStatus.REVOKED, MachineStatus.DENIED):
+            raise Conflict(f"Machine {machine_id} is {machine.status.value}")
+        return machine
+
+    def add_to_project(self, machine_id: str, project_id: str, audit: AuditStamp) -> None:
+        machine = self._live_machine(machine_id)
+        project = self.ledger.project(project_id)
+        project.add_machine(machine.machine_id, self._about(machine, audit))
+        self.ledger.save_or_conflict(project)
+
+    def remove_from_project(self, machine_id: str, project_id: str, audit: AuditStamp) -> int:
+        """Detach a machine; its grants on that project's secrets go with it."""
+        machine = self.machine(machine_id)
+        project = self.ledger.project(project_id)
+        stamp = self._about(machine, audit)
+        project.remove_machine(machine.machine_id, stamp)
+        dropped: list[Secret] = []
+        for secret_id in self.graph.machine_grants(machine.machine_id):
+            secret = self.ledger.secret(secret_id)
+            if secret.project_id == project_id and machine.machine_id in secret.grants:
+                secret.revoke_grant(machine.machine_id, stamp.with_detail("removed from project"))
+                dropped.append(secret)
+        self.ledger.save_or_conflict(project, *dropped)
+        return len(dropped)
+
+    def grant(self, machine_id: str, secret_id: str, audit: AuditStamp) -> None:
+        machine = self._live_machine(machine_id)
+        secret = self.ledger.secret(secret_id)
+        project = self.ledger.project(secret.project_id)
+        if machine.machine_id not in project.machines:
+            raise Conflict(
+                f"Add machine {machine.machine_id} to project {project.project_id} first"
+            )
+        secret.grant(machine.machine_id, self._about(machine, audit))
+        self.ledger.save_or_conflict(secret)
+
+    def revoke_grant(self, machine_id: str, secret_id: str, audit: AuditStamp) -> None:
+        machine = self.machine(machine_id)
+        secret = self.ledger.secret(secret_id)
+        secret.revoke_grant(machine.machine_id, self._about(machine, audit))
+        self.ledger.save_or_conflict(secret)
+
+    # -- IP allowlist ----------------------------------------------------------
+
+    def set_allowlist(self, enabled: bool, audit: AuditStamp) -> Vault:
+        vault = self._vault()
+        if enabled:
+            vault.enable_allowlist(audit)
+        else:
+            vault.disable_allowlist(audit)
+        self.ledger.save_or_conflict(vault)
+        return vault
+
+    def add_allowlist_entry(self, cidr: str, label: str, audit: AuditStamp) -> Vault:
+        vault = self._vault()
+        vault.add_allowlist_entry("ip_" + ids.new_public_id("")[:10], cidr, label, audit)
+        self.ledger.save_or_conflict(vault)
+        return vault
+
+    def remove_allowlist_entry(self, entry_id: str, audit: AuditStamp) -> Vault:
+        vault = self._vault()
+        vault.remove_allowlist_entry(entry_id, audit)
+        self.ledger.save_or_conflict(vault)
+        return vault
