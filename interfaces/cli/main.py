@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import local, operator, projects, secrets
+from interfaces.cli import host, local, machines, operator, projects, secrets
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import emit_json, table, when
@@ -23,6 +23,8 @@ app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 operator.register(app)
 local.register(app, audit)
+machines.register(app)
+host.register(app)
 
 
 @audit.command("tail")
