@@ -2,8 +2,11 @@
 
 IP allowlist → headers → timestamp ±5 min → machine → Ed25519 signature → nonce
 never seen → approved and enabled → (per secret) project not frozen → machine in
-project → explicit grant. Every refusal is audited with its reason. Decisions read
-the aggregates (fast-forwarded from the store), never a read model, so a revoke is
+project → explicit grant. Every refusal is audited with its reason.
+
+Decisions read aggregates, never a read model. They are cached per ledger head: one
+`max(notification_id)` query per request tells whether anything in the vault changed
+since; if so the cache is dropped. A revoke, disable or removal is therefore
 effective on the very next request in every process.
 """
 
@@ -12,19 +15,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.accesslog import RecordWriter
 from application.ledger import Ledger
 from application.ports import Clock, KeyService, NonceStore, SignatureVerifier
+from domain import ids
 from domain.allowlist import ip_allowed
 from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Forbidden, Locked, NotFound, Sealed
 from domain.machine import Machine, MachineStatus
 from domain.project import Project
 from domain.secret import Secret
+from domain.vault import Vault
 
 WINDOW_SECONDS = 300
 MAX_NONCE = 128
@@ -43,9 +51,77 @@ class SignedRequest:
     signature: str | None
 
 
+@dataclass(frozen=True)
+class Caller:
+    """A machine whose signature verified. `nonce_key` is set when the nonce is still
+    to be consumed by the request's own keyed audit record."""
+
+    machine: Machine
+    source_ip: str
+    nonce_key: str | None = None
+
+    def stamp(self, detail: str = "") -> AuditStamp:
+        return AuditStamp(
+            ActorKind.MACHINE, self.source_ip, machine_id=self.machine.machine_id, detail=detail
+        )
+
+
 def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
     body_hash = hashlib.sha256(body).hexdigest()
     return f"{method}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
+
+
+class LedgerCache:
+    """Aggregates as of the ledger's head; dropped whenever the head moves."""
+
+    def __init__(self, ledger: Ledger, keys: KeyService) -> None:
+        self.ledger = ledger
+        self.keys = keys
+        self._head: int | None = None
+        self._items: dict[uuid.UUID, Any] = {}
+        self._lock = threading.Lock()
+
+    def sync(self) -> None:
+        head = self.ledger.recorder.max_notification_id() or 0
+        if head != self._head:
+            with self._lock:
+                self._items = {}
+                self._head = head
+                self.keys.forget_cached()
+
+    def get(self, aggregate_id: uuid.UUID) -> Any:
+        # Take the dict first, then load: an aggregate loaded now is at least as new
+        # as that dict's head, and if a sync swaps the dict meanwhile, this one only
+        # lands in the old dict, never in the new one.
+        items = self._items
+        item = items.get(aggregate_id)
+        if item is None:
+            item = self.ledger.repository.get(aggregate_id)
+            items[aggregate_id] = item
+        return item
+
+    def vault(self) -> Vault | None:
+        try:
+            vault: Vault = self.get(ids.VAULT_SINGLETON)
+        except AggregateNotFoundError:
+            return None
+        return vault
+
+    def secret(self, secret_id: str) -> Secret:
+        try:
+            secret: Secret = self.get(ids.aggregate_id(secret_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"Secret {secret_id[:40]} not found") from None
+        if secret.purged:
+            raise NotFound(f"Secret {secret_id[:40]} not found")
+        return secret
+
+    def project(self, project_id: str) -> Project:
+        try:
+            project: Project = self.get(ids.aggregate_id(project_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"Project {project_id[:40]} not found") from None
+        return project
 
 
 class MachineGate:
@@ -56,15 +132,18 @@ class MachineGate:
         nonces: NonceStore,
         clock: Clock,
         keys: KeyService,
+        records: RecordWriter,
     ) -> None:
         self.ledger = ledger
         self.verifier = verifier
         self.nonces = nonces
         self.clock = clock
         self.keys = keys
+        self.records = records
+        self.cache = LedgerCache(ledger, keys)
 
     def _refuse(self, request: SignedRequest, reason: str, machine_id: str | None = None) -> None:
-        self.ledger.record(
+        self.records.write(
             "auth_failure",
             AuditStamp(
                 ActorKind.MACHINE if machine_id else ActorKind.EXTERNAL,
@@ -74,11 +153,15 @@ class MachineGate:
             ),
         )
 
-    def authenticate(self, request: SignedRequest) -> Machine:
-        """Who is asking, proven; or an audited 401/403."""
+    def authenticate(self, request: SignedRequest, *, defer_nonce: bool = False) -> Caller:
+        """Who is asking, proven; or an audited 401/403 (503 while sealed).
+
+        With `defer_nonce` the caller consumes the nonce itself by writing a record
+        keyed by it (one write per read instead of two)."""
         if self.keys.is_sealed:
             raise Sealed()
-        vault = self.ledger.vault()
+        self.cache.sync()
+        vault = self.cache.vault()
         if vault is None or not ip_allowed(
             request.source_ip, vault.allowlist_enabled, vault.allowlist
         ):
@@ -96,8 +179,7 @@ class MachineGate:
             timestamp = int(request.timestamp)
         except ValueError:
             timestamp = -(10**12)
-        now_s = self.clock.now_ms() // 1000
-        if abs(now_s - timestamp) > WINDOW_SECONDS:
+        if abs(self.clock.now_ms() // 1000 - timestamp) > WINDOW_SECONDS:
             self._refuse(request, f"timestamp outside ±{WINDOW_SECONDS}s")
             raise AuthenticationFailed("Request timestamp is outside the allowed window")
         machine = self._machine(request)
@@ -113,48 +195,53 @@ class MachineGate:
         ):
             self._refuse(request, "bad signature", machine.machine_id)
             raise AuthenticationFailed("Invalid signature")
-        if not self.nonces.claim(machine.machine_id, request.nonce, self.clock.now_ms()):
-            self._refuse(request, "replayed nonce", machine.machine_id)
-            raise AuthenticationFailed("Nonce already used (replayed request)")
+        nonce_key = f"nonce\x00{machine.machine_id}\x00{request.nonce}"
+        if not defer_nonce and not self.nonces.claim(
+            machine.machine_id, request.nonce, self.clock.now_ms()
+        ):
+            self.refuse_replay(request.source_ip, machine.machine_id)
         if not machine.may_authenticate:
             state = "disabled" if machine.status is MachineStatus.APPROVED else machine.status.value
             self._refuse(request, f"machine is {state}", machine.machine_id)
             raise Forbidden(f"Machine is {state}")
-        return machine
+        return Caller(machine, request.source_ip, nonce_key if defer_nonce else None)
+
+    def refuse_replay(self, source_ip: str, machine_id: str) -> None:
+        self.records.write(
+            "auth_failure",
+            AuditStamp(
+                ActorKind.MACHINE, source_ip, machine_id=machine_id, detail="replayed nonce"
+            ),
+        )
+        raise AuthenticationFailed("Nonce already used (replayed request)")
 
     def _machine(self, request: SignedRequest) -> Machine:
         try:
-            aggregate_id = uuid.UUID(request.machine_id or "")
-            machine: Machine = self.ledger.repository.get(aggregate_id)
+            machine: Machine = self.cache.get(uuid.UUID(request.machine_id or ""))
         except (ValueError, AggregateNotFoundError):
             self._refuse(request, "unknown machine")
             raise AuthenticationFailed("Unknown machine") from None
-        if machine.status is MachineStatus.REVOKED:
-            self._refuse(request, "revoked machine", machine.machine_id)
+        if not isinstance(machine, Machine) or machine.status is MachineStatus.REVOKED:
+            self._refuse(request, "revoked or unknown machine")
             raise AuthenticationFailed("Unknown machine")
         return machine
 
     # -- per-secret checks -----------------------------------------------------
 
-    def check_secret(
-        self, machine: Machine, secret_id: str, source_ip: str, audit: bool = True
-    ) -> tuple[Secret, Project]:
+    def check_secret(self, caller: Caller, secret_id: str) -> tuple[Secret, Project]:
         """The secret, if this machine may read it now; else an audited 403/404/423."""
-        try:
-            secret = self.ledger.secret(secret_id)
-        except NotFound:
-            raise NotFound(f"Secret {secret_id[:40]} not found") from None
-        project = self.ledger.project(secret.project_id)
-        reason, error = self.denial(machine, secret, project)
+        secret = self.cache.secret(secret_id)
+        project = self.cache.project(secret.project_id)
+        reason, error = self.denial(caller.machine, secret, project)
         if error is not None:
-            if audit:
-                self.ledger.record(
-                    "secret_read_denied",
-                    AuditStamp(
-                        ActorKind.MACHINE, source_ip, machine_id=machine.machine_id, detail=reason
-                    ),
-                    secret_id=secret.secret_id,
-                )
+            written = self.records.write(
+                "secret_read_denied",
+                caller.stamp(reason),
+                secret_id=secret.secret_id,
+                key=caller.nonce_key,
+            )
+            if not written:
+                self.refuse_replay(caller.source_ip, caller.machine.machine_id)
             raise error
         return secret, project
 

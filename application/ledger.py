@@ -289,8 +289,11 @@ class Ledger(Application[UUID]):
 
     def reveal(self, secret_id: str) -> str:
         """Decrypt the current value. Only the machine plane may call this."""
+        secret = self.secret(secret_id)
+        return self.open_current(secret, self.project(secret.project_id))
+
+    def open_current(self, secret: Secret, project: Project) -> str:
         if self.keys.is_sealed:
             raise Sealed()
-        secret = self.secret(secret_id)
-        project = self.project(secret.project_id)
-        return self.keys.open_value(project.key_ref, secret_id, secret.current.sealed).decode()
+        sealed = secret.current.sealed
+        return self.keys.open_value(project.key_ref, secret.secret_id, sealed).decode()

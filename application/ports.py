@@ -32,6 +32,10 @@ class KeyService(Protocol):
         """Delete a secret's wrapped data keys; its ciphertext becomes unreadable."""
         ...
 
+    def forget_cached(self) -> None:
+        """Drop cached wrapped-key blobs (the vault changed; a purge may have shredded)."""
+        ...
+
 
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
@@ -79,6 +83,8 @@ class NonceStore(Protocol):
 class FetchLog(Protocol):
     """What version of each secret a machine last fetched (for /v1/secrets/poll)."""
 
-    def record(self, machine_id: str, secret_id: str, version: int) -> None: ...
+    def record_many(self, fetched: list[tuple[str, str, int]]) -> None:
+        """(machine_id, secret_id, version) rows: upsert in one transaction."""
+        ...
 
     def last(self, machine_id: str, secret_ids: list[str]) -> dict[str, int]: ...

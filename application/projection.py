@@ -17,6 +17,7 @@ from domain.audit import AuditStamp, action_for
 
 @dataclass(frozen=True)
 class AuditEntry:
+    log: str  # "ledger" (vault changes) or "access" (machine reads and refusals)
     notification_id: int
     action: str
     severity: str
@@ -198,7 +199,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def audit_entry(notification_id: int, event: Any, view: LedgerView) -> AuditEntry | None:
+def audit_entry(
+    notification_id: int, event: Any, view: LedgerView, log: str = "ledger"
+) -> AuditEntry | None:
     """The audit view of one event (None for bookkeeping events)."""
     topic = type(event).TOPIC
     found = action_for(topic, getattr(event, "action", None))
@@ -215,6 +218,7 @@ def audit_entry(notification_id: int, event: Any, view: LedgerView) -> AuditEntr
     elif topic.startswith("keyledger.project.") and project_id is None:
         project_id = view.project_ref(event.originator_id)
     return AuditEntry(
+        log=log,
         notification_id=notification_id,
         action=action,
         severity=severity.value,
@@ -230,11 +234,13 @@ def audit_entry(notification_id: int, event: Any, view: LedgerView) -> AuditEntr
     )
 
 
-def project_event(notification_id: int, event: Any, view: LedgerView) -> None:
+def project_event(notification_id: int, event: Any, view: LedgerView, log: str = "ledger") -> None:
     """Apply one event: audit first (a purge still knows its secret), then the rows."""
-    entry = audit_entry(notification_id, event, view)
+    entry = audit_entry(notification_id, event, view, log)
     if entry is not None:
         view.append_audit(entry)
+    if log != "ledger":
+        return
     handler = HANDLERS.get(type(event).TOPIC)
     if handler is not None:
         handler(event, view)

@@ -1,20 +1,20 @@
 """What a proven machine may read: values, listings, export, change polling.
 
 Candidates for listings come from the read models (fast, may lag by a moment); the
-final say for every secret comes from `MachineGate.check_secret` on the aggregates,
-so a lagging read model can hide a fresh grant but can never leak a value.
+final say for every secret comes from the gate's checks on the aggregates, so a
+lagging read model can hide a fresh grant but can never leak a value.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from application.access import MachineGate
+from application.access import Caller, MachineGate
 from application.ledger import Ledger
 from application.ports import FetchLog
-from domain.audit import ActorKind, AuditStamp
-from domain.errors import KeyledgerError, Locked, NotFound
+from domain.errors import AuthenticationFailed, KeyledgerError, Locked, NotFound
 from domain.machine import Machine
+from domain.project import Project
 from domain.secret import Secret
 
 
@@ -38,35 +38,36 @@ class MachineReads:
         self.gate = gate
         self.directory = directory
         self.fetches = fetches
+        self.cache = gate.cache
 
-    def _reveal(self, machine: Machine, secret: Secret, source_ip: str) -> str:
-        value = self.ledger.reveal(secret.secret_id)
-        self.ledger.record(
+    def _reveal(self, caller: Caller, secret: Secret, project: Project, key: str | None) -> str:
+        """Decrypt, then wait for the durable `secret_read` record before answering."""
+        value = self.ledger.open_current(secret, project)
+        future = self.gate.records.submit(
             "secret_read",
-            AuditStamp(
-                ActorKind.MACHINE,
-                source_ip,
-                machine_id=machine.machine_id,
-                detail=f"version {secret.current.number}",
-            ),
-            secret_id=secret.secret_id,
+            caller.stamp(f"version {secret.current.number}"),
+            secret.secret_id,
+            key,
+            fetched_version=secret.current.number,
         )
-        self.fetches.record(machine.machine_id, secret.secret_id, secret.current.number)
+        if not future.result(timeout=30):
+            self.gate.refuse_replay(caller.source_ip, caller.machine.machine_id)
+            raise AuthenticationFailed("Nonce already used (replayed request)")
         return value
 
-    def get_secret(self, machine: Machine, secret_id: str, source_ip: str) -> str:
-        secret, _project = self.gate.check_secret(machine, secret_id, source_ip)
-        return self._reveal(machine, secret, source_ip)
+    def get_secret(self, caller: Caller, secret_id: str) -> str:
+        secret, project = self.gate.check_secret(caller, secret_id)
+        return self._reveal(caller, secret, project, caller.nonce_key)
 
     def readable(self, machine: Machine, project_id: str | None = None) -> list[Secret]:
         """Every secret this machine may read now (optionally in one project)."""
         out = []
         for secret_id in sorted(set(self.directory.machine_grants(machine.machine_id))):
             try:
-                secret = self.ledger.secret(secret_id)
+                secret = self.cache.secret(secret_id)
                 if project_id is not None and secret.project_id != project_id:
                     continue
-                project = self.ledger.project(secret.project_id)
+                project = self.cache.project(secret.project_id)
             except NotFound:
                 continue
             _reason, error = self.gate.denial(machine, secret, project)
@@ -76,7 +77,7 @@ class MachineReads:
                 out.append(secret)
         return out
 
-    def list_secrets(self, machine: Machine, project_id: str | None = None) -> list[dict[str, Any]]:
+    def list_secrets(self, caller: Caller, project_id: str | None = None) -> list[dict[str, Any]]:
         return [
             {
                 "id": s.secret_id,
@@ -84,30 +85,30 @@ class MachineReads:
                 "fieldNames": field_names(s),
                 "projectId": s.project_id,
             }
-            for s in self.readable(machine, project_id)
+            for s in self.readable(caller.machine, project_id)
         ]
 
-    def export(
-        self, machine: Machine, project_id: str | None, source_ip: str
-    ) -> list[dict[str, Any]]:
+    def export(self, caller: Caller, project_id: str | None) -> list[dict[str, Any]]:
         return [
             {
                 "id": s.secret_id,
                 "name": s.name,
-                "value": self._reveal(machine, s, source_ip),
+                "value": self._reveal(caller, s, self.cache.project(s.project_id), None),
                 "fieldNames": field_names(s),
             }
-            for s in self.readable(machine, project_id)
+            for s in self.readable(caller.machine, project_id)
         ]
 
-    def poll(self, machine: Machine, watch: list[str]) -> dict[str, dict[str, str]]:
+    def poll(self, caller: Caller, watch: list[str]) -> dict[str, dict[str, str]]:
         """Changes since this machine last fetched each secret (unchanged ids omitted)."""
+        machine = caller.machine
         last = self.fetches.last(machine.machine_id, watch)
         changes: dict[str, dict[str, str]] = {}
+        baseline: list[tuple[str, str, int]] = []
         for secret_id in dict.fromkeys(watch):
             try:
-                secret = self.ledger.secret(secret_id)
-                project = self.ledger.project(secret.project_id)
+                secret = self.cache.secret(secret_id)
+                project = self.cache.project(secret.project_id)
             except NotFound:
                 changes[secret_id] = {"status": "deleted"}
                 continue
@@ -118,30 +119,33 @@ class MachineReads:
                 changes[secret_id] = {"status": "access_denied"}
             elif secret_id not in last:
                 # Never fetched: take now as the baseline instead of a spurious change.
-                self.fetches.record(machine.machine_id, secret_id, secret.current.number)
+                baseline.append((machine.machine_id, secret_id, secret.current.number))
             elif secret.current.number != last[secret_id]:
                 changes[secret_id] = {"status": "changed"}
+        if baseline:
+            self.fetches.record_many(baseline)
         return changes
 
-    def verify_access(self, machine: Machine, project_id: str) -> dict[str, Any]:
+    def verify_access(self, caller: Caller, project_id: str) -> dict[str, Any]:
         try:
-            project = self.ledger.project(project_id)
+            project = self.cache.project(project_id)
         except KeyledgerError:
             return {"valid": False, "projectName": None, "error": "Project not found"}
-        if machine.machine_id not in project.machines:
+        if caller.machine.machine_id not in project.machines:
             return {"valid": False, "projectName": None, "error": "Machine is not in this project"}
         if project.frozen:
             return {"valid": False, "projectName": project.name, "error": "Project is frozen"}
         return {"valid": True, "projectName": project.name, "error": None}
 
-    def projects(self, machine: Machine) -> list[dict[str, Any]]:
+    def projects(self, caller: Caller) -> list[dict[str, Any]]:
         out = []
-        for project_id in sorted(self.directory.machine_projects(machine.machine_id)):
+        machine_id = caller.machine.machine_id
+        for project_id in sorted(self.directory.machine_projects(machine_id)):
             try:
-                project = self.ledger.project(project_id)
+                project = self.cache.project(project_id)
             except NotFound:
                 continue
-            if machine.machine_id in project.machines:
+            if machine_id in project.machines:
                 out.append(
                     {
                         "projectId": project.project_id,
@@ -152,19 +156,16 @@ class MachineReads:
                 )
         return out
 
-    def cli_secrets(self, machine: Machine) -> list[dict[str, Any]]:
-        names: dict[str, str] = {}
+    def cli_secrets(self, caller: Caller) -> list[dict[str, Any]]:
         out = []
-        for s in self.readable(machine):
-            if s.project_id not in names:
-                names[s.project_id] = self.ledger.project(s.project_id).name
+        for s in self.readable(caller.machine):
             out.append(
                 {
                     "id": s.secret_id,
                     "name": s.name,
                     "fieldNames": field_names(s),
                     "projectId": s.project_id,
-                    "projectName": names[s.project_id],
+                    "projectName": self.cache.project(s.project_id).name,
                     "applicationId": None,
                     "applicationName": None,
                     "type": s.secret_type.value,

@@ -91,6 +91,7 @@ secret_versions = Table(
 audit_log = Table(
     "rm_audit_log",
     metadata,
+    Column("log", String(8), primary_key=True),
     Column("notification_id", BigInteger, primary_key=True, autoincrement=False),
     Column("action", String(64), nullable=False, index=True),
     Column("severity", String(16), nullable=False),

@@ -44,16 +44,18 @@ class SqlFetchLog:
         self.engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
-    def record(self, machine_id: str, secret_id: str, version: int) -> None:
-        statement = self._insert(fetches).values(
-            machine_id=machine_id, secret_id=secret_id, version=version
-        )
+    def record_many(self, fetched: list[tuple[str, str, int]]) -> None:
+        if not fetched:
+            return
+        latest = {(m, s): v for m, s, v in fetched}  # one row per key in a statement
+        statement = self._insert(fetches)
         statement = statement.on_conflict_do_update(
             index_elements=[fetches.c.machine_id, fetches.c.secret_id],
             set_={"version": statement.excluded.version},
         )
+        rows = [{"machine_id": m, "secret_id": s, "version": v} for (m, s), v in latest.items()]
         with self.engine.begin() as conn:
-            conn.execute(statement)
+            conn.execute(statement, rows)
 
     def last(self, machine_id: str, secret_ids: list[str]) -> dict[str, int]:
         if not secret_ids:

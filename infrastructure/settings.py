@@ -66,6 +66,18 @@ class Settings:
                 return "postgresql+psycopg://" + url[len(prefix) :]
         raise InvalidInput("KEYLEDGER_DATABASE_URL must be a postgresql:// URL")
 
+    def access_store_env(self) -> dict[str, str]:
+        """The access log: its own SQLite file, or its own table in PostgreSQL."""
+        env = self.event_store_env()
+        for key in ("AGGREGATE_CACHE_MAXSIZE", "AGGREGATE_CACHE_FASTFORWARD"):
+            env.pop(key)
+        if self.database_url is None:
+            env["SQLITE_DBNAME"] = str(self.data_dir / "access.sqlite")
+            env["APPLICATION_RECORDER_TOPIC"] = (
+                "infrastructure.eventstore.recorders:ChainedSQLiteAccessRecorder"
+            )
+        return env
+
     def event_store_env(self) -> dict[str, str]:
         """Environment for the eventsourcing Application (persistence by config).
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from application.access import MachineGate
+from application.accesslog import AccessLog, PendingRecord, RecordWriter
 from application.accounts import OperatorAccounts
 from application.ledger import Ledger
 from application.machines import MachineRegistry
@@ -50,10 +51,19 @@ class Services:
     gate: MachineGate
     reads: MachineReads
     nonces: SqlNonceStore
+    access_log: AccessLog
+    access_projector: SqlProjector
+    records: RecordWriter
 
     def close(self) -> None:
+        self.records.close()
+        self.access_log.close()
         self.ledger.close()
         self.projector.engine.dispose()
+
+    def catch_up(self) -> None:
+        self.projector.catch_up()
+        self.access_projector.catch_up()
 
 
 def build_store(settings: Settings) -> tuple[Ledger, Envelope, SqlProjector, SystemClock]:
@@ -64,6 +74,11 @@ def build_store(settings: Settings) -> tuple[Ledger, Envelope, SqlProjector, Sys
     clock = SystemClock()
     ledger = Ledger(settings.event_store_env(), envelope, clock)
     return ledger, envelope, SqlProjector(engine, ledger), clock
+
+
+def build_access_store(settings: Settings, projector: SqlProjector) -> SqlProjector:
+    """The access log (machine reads, refusals) and its projector, beside the ledger."""
+    return SqlProjector(projector.engine, AccessLog(settings.access_store_env()), "access")
 
 
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
@@ -108,10 +123,26 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     )
     if ledger.vault() is None and setup_code.ensure():
         log.warning("First start: one-time setup code written to %s", setup_code.path)
+    access_projector = build_access_store(settings, projector)
+    access_log = access_projector.app
+    assert isinstance(access_log, AccessLog)
+    fetch_log = SqlFetchLog(projector.engine)
+
+    def remember_fetches(records: list[PendingRecord]) -> None:
+        fetch_log.record_many(
+            [
+                (r.audit.machine_id, r.secret_id, r.fetched_version)
+                for r in records
+                if r.fetched_version is not None and r.audit.machine_id and r.secret_id
+            ]
+        )
+
+    records = RecordWriter(access_log, after_commit=remember_fetches)
     projector.catch_up()
+    access_projector.catch_up()
     read_models = ReadModels(projector.engine)
     nonces = SqlNonceStore(projector.engine)
-    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope)
+    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -123,6 +154,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         clock=clock,
         machines=MachineRegistry(ledger, clock, read_models),
         gate=gate,
-        reads=MachineReads(ledger, gate, read_models, SqlFetchLog(projector.engine)),
+        reads=MachineReads(ledger, gate, read_models, fetch_log),
         nonces=nonces,
+        access_log=access_log,
+        access_projector=access_projector,
+        records=records,
     )

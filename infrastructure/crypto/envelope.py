@@ -48,6 +48,21 @@ class Envelope:
         self._store = store
         self._ring: KeyRing | None = None
         self._lock = threading.Lock()
+        # Wrapped (still encrypted) key blobs by reference: immutable rows, cached to
+        # spare two queries per read; dropped whenever the vault changes (shredding).
+        self._blobs: dict[str, bytes] = {}
+
+    def forget_cached(self) -> None:
+        self._blobs = {}
+
+    def _blob(self, key_ref: str) -> bytes | None:
+        blobs = self._blobs
+        blob = blobs.get(key_ref)
+        if blob is None:
+            blob = self._store.get(key_ref)
+            if blob is not None:
+                blobs[key_ref] = blob
+        return blob
 
     # -- seal state ------------------------------------------------------------
 
@@ -94,7 +109,7 @@ class Envelope:
 
     def _project_key(self, key_ref: str) -> bytes:
         ring = self._require_ring()
-        blob = self._store.get(key_ref)
+        blob = self._blob(key_ref)
         if blob is None:
             raise IntegrityFailure()
         return ring.unwrap(blob, _project_aad(key_ref))
@@ -125,7 +140,7 @@ class Envelope:
 
     def open_value(self, project_key_ref: str, secret_id: str, sealed: SealedValue) -> bytes:
         master = self._project_key(project_key_ref)
-        wrapped = self._store.get(sealed.dek_ref)
+        wrapped = self._blob(sealed.dek_ref)
         if wrapped is None or len(wrapped) < IV_BYTES + 16:
             raise IntegrityFailure()
         try:
@@ -144,4 +159,7 @@ class Envelope:
             raise IntegrityFailure() from None
 
     def shred_secret_keys(self, secret_id: str, keep_dek_ref: str | None = None) -> int:
-        return self._store.delete_owned(secret_id, kind="dek", keep=keep_dek_ref)
+        self.forget_cached()
+        shredded = self._store.delete_owned(secret_id, kind="dek", keep=keep_dek_ref)
+        self.forget_cached()
+        return shredded

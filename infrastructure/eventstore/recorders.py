@@ -111,6 +111,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             after = rows[-1][0]
 
 
+class ChainedSQLiteAccessRecorder(ChainedSQLiteApplicationRecorder):
+    """The access log's recorder (its own SQLite file, its own chain)."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "keyledger_access_events") -> None:
+        super().__init__(datastore, events_table_name)
+
+
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)

@@ -31,7 +31,6 @@ from infrastructure.database import (
 )
 
 BATCH = 500
-NAME = "ledger"
 
 
 class SqlLedgerView:
@@ -148,18 +147,21 @@ class SqlLedgerView:
 
 
 class SqlProjector:
-    def __init__(self, engine: Engine, app: Application[UUID]) -> None:
+    """Projects one application's events. `log` names it ("ledger" or "access")."""
+
+    def __init__(self, engine: Engine, app: Application[UUID], log: str = "ledger") -> None:
         self.engine = engine
         self.app = app
+        self.log = log
         self._lock = threading.Lock()
 
     def _position(self, conn: Connection) -> int:
-        query = select(tracking.c.position).where(tracking.c.projection == NAME)
+        query = select(tracking.c.position).where(tracking.c.projection == self.log)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         position = conn.execute(query).scalar()
         if position is None:
-            conn.execute(insert(tracking).values(projection=NAME, position=0))
+            conn.execute(insert(tracking).values(projection=self.log, position=0))
             return 0
         return int(position)
 
@@ -167,12 +169,13 @@ class SqlProjector:
         notifications = self.app.recorder.select_notifications(position + 1, BATCH)
         view = SqlLedgerView(conn)
         for notification in notifications:
-            project_event(notification.id, self.app.mapper.to_domain_event(notification), view)
+            event = self.app.mapper.to_domain_event(notification)
+            project_event(notification.id, event, view, self.log)
             position = notification.id
         view.flush()
         if notifications:
             conn.execute(
-                update(tracking).where(tracking.c.projection == NAME).values(position=position)
+                update(tracking).where(tracking.c.projection == self.log).values(position=position)
             )
         return len(notifications)
 
@@ -190,7 +193,7 @@ class SqlProjector:
     def position(self) -> int:
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(tracking.c.position).where(tracking.c.projection == NAME)
+                select(tracking.c.position).where(tracking.c.projection == self.log)
             ).scalar()
         return int(value or 0)
 
@@ -200,17 +203,22 @@ class SqlProjector:
         done = 0
         with self._lock, self.engine.begin() as conn:
             self._position(conn)
-            for table in READ_MODEL_TABLES:
-                conn.execute(delete(table))
+            if self.log == "ledger":
+                for table in READ_MODEL_TABLES:
+                    if table is not audit_log:
+                        conn.execute(delete(table))
+            conn.execute(delete(audit_log).where(audit_log.c.log == self.log))
             position = 0
-            conn.execute(update(tracking).where(tracking.c.projection == NAME).values(position=0))
+            conn.execute(
+                update(tracking).where(tracking.c.projection == self.log).values(position=0)
+            )
             while True:
                 count = self._apply_batch(conn, position)
                 done += count
                 if count:
                     position = int(
                         conn.execute(
-                            select(tracking.c.position).where(tracking.c.projection == NAME)
+                            select(tracking.c.position).where(tracking.c.projection == self.log)
                         ).scalar()
                         or 0
                     )

@@ -40,6 +40,7 @@ def _secret(row: RowMapping) -> dict[str, Any]:
 def _audit(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["notification_id"],
+        "log": row["log"],
         "action": row["action"],
         "severity": row["severity"],
         "actorKind": row["actor_kind"],
@@ -128,12 +129,19 @@ class ReadModels:
             for r in self._all(query)
         ]
 
-    def audit_tail(self, limit: int = 50, after: int = 0) -> list[dict[str, Any]]:
-        """The newest `limit` entries after id `after`, oldest first (newest last)."""
+    def audit_tail(self, limit: int = 50, since: int = 0) -> list[dict[str, Any]]:
+        """The newest `limit` entries after time `since` (ms), newest last.
+
+        Vault changes ("ledger") and machine reads ("access") come from two chained
+        logs; they are merged here by time."""
         query = (
             select(audit_log)
-            .where(audit_log.c.notification_id > after)
-            .order_by(audit_log.c.notification_id.desc())
+            .where(audit_log.c.timestamp_ms > since)
+            .order_by(
+                audit_log.c.timestamp_ms.desc(),
+                audit_log.c.log.desc(),
+                audit_log.c.notification_id.desc(),
+            )
             .limit(limit)
         )
         return [_audit(r) for r in reversed(self._all(query))]

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from infrastructure.settings import Settings
 from interfaces.cli.options import DatabaseUrl, DataDir, Json
@@ -63,49 +70,71 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
     def verify(
         data_dir: DataDir = None, database_url: DatabaseUrl = None, json_out: Json = False
     ) -> None:
-        """Re-walk the hash chain over every stored event; exit 1 naming the first bad one."""
-        from infrastructure.eventstore.chain import verify_chain
-        from interfaces.bootstrap import build_store
+        """Re-walk both hash chains (vault changes, machine access); exit 1 naming the
+        first bad event."""
+        from infrastructure.eventstore.chain import ChainSource, verify_chain
+        from interfaces.bootstrap import build_access_store, build_store
 
-        ledger, _envelope, projector, _clock = build_store(_settings(data_dir, database_url))
+        settings = _settings(data_dir, database_url)
+        ledger, _envelope, projector, _clock = build_store(settings)
+        access = build_access_store(settings, projector)
         try:
-            report = verify_chain(ledger.recorder)  # type: ignore[arg-type]
+            reports = {
+                "ledger": verify_chain(cast(ChainSource, ledger.recorder)),
+                "access": verify_chain(cast(ChainSource, access.app.recorder)),
+            }
         finally:
+            access.app.close()
             ledger.close()
             projector.engine.dispose()
+        ok = all(r.ok for r in reports.values())
         if json_out:
-            emit_json(report.__dict__)
-        elif report.ok:
-            say(f"Chain intact: {report.checked} events, head #{report.head_id} {report.head_hash}")
-        else:
-            say(
-                f"[red]CHAIN BROKEN[/red] at event #{report.first_bad_id}: {report.reason} "
-                f"({report.checked} events verified before it)"
+            emit_json(
+                {
+                    "ok": ok,
+                    "checked": sum(r.checked for r in reports.values()),
+                    **{name: r.__dict__ for name, r in reports.items()},
+                }
             )
-        if not report.ok:
+        for name, report in reports.items():
+            if json_out:
+                break
+            if report.ok:
+                say(f"{name}: chain intact, {report.checked} events, head #{report.head_id}")
+            else:
+                say(
+                    f"[red]{name}: CHAIN BROKEN[/red] at event #{report.first_bad_id}: "
+                    f"{report.reason} ({report.checked} events verified before it)"
+                )
+        if not ok:
             raise typer.Exit(EXIT_ERROR)
 
     @projections.command("rebuild")
     def rebuild(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
         """Drop the read models and replay them from the event store."""
-        from interfaces.bootstrap import build_store
+        from interfaces.bootstrap import build_access_store, build_store
 
-        ledger, _envelope, projector, _clock = build_store(_settings(data_dir, database_url))
+        settings = _settings(data_dir, database_url)
+        ledger, _envelope, projector, _clock = build_store(settings)
+        access = build_access_store(settings, projector)
+        count = 0
         try:
             with Progress(
-                TextColumn("replaying"),
+                TextColumn("replaying {task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 transient=False,
             ) as progress:
-                task = progress.add_task("rebuild", total=None)
+                for runner in (projector, access):
+                    task = progress.add_task(runner.log, total=None)
 
-                def tick(done: int, total: int) -> None:
-                    progress.update(task, completed=done, total=max(total, done))
+                    def tick(done: int, total: int, task: TaskID = task) -> None:
+                        progress.update(task, completed=done, total=max(total, done))
 
-                count = projector.rebuild(tick)
+                    count += runner.rebuild(tick)
         finally:
+            access.app.close()
             ledger.close()
             projector.engine.dispose()
         say(f"Rebuilt read models from {count} events.")

@@ -30,12 +30,12 @@ host.register(app)
 @audit.command("tail")
 def tail(
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="How many entries."),
-    after: int = typer.Option(0, "--after", min=0, help="Only entries after this id."),
+    since: int = typer.Option(0, "--since", min=0, help="Only entries after this time (epoch ms)."),
     server: Server = None,
     json_out: Json = False,
 ) -> None:
     """The newest audit entries, newest last."""
-    entries = Api(server).get("/v1/admin/audit", limit=limit, after=after)["entries"]
+    entries = Api(server).get("/v1/admin/audit", limit=limit, since=since)["entries"]
     if json_out:
         emit_json(entries)
         return

@@ -1,16 +1,31 @@
-"""Operator commands: init, login, logout, whoami, status, seal, unseal."""
+"""Operator commands: init, login, logout, whoami, status, seal, unseal.
+
+`whoami` and `status` also report this host's machine identity, if it has one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import click
 import typer
 
 from infrastructure.settings import Settings
 from interfaces.cli.client import Api, forget_session, load_session, save_session
+from interfaces.cli.identity import (
+    IdentityError,
+    IdentityOpt,
+    VaultOpt,
+    find_identity_path,
+    load_identity,
+)
 from interfaces.cli.options import DataDir, Json, Server, read_stdin_value
-from interfaces.cli.output import emit_json, fail, say, usage, when
+from interfaces.cli.output import EXIT_ERROR, emit_json, fail, say, stderr, usage, when
+from interfaces.cli.wire import describe_machine, machine_report
+
+T = TypeVar("T")
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -25,6 +40,19 @@ def _password(from_stdin: bool, confirm: bool) -> str:
             usage("--password-stdin given but standard input was empty")
         return password
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+def tell(message: str) -> None:
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _or_none(call: Callable[[], T], *errors: type[BaseException]) -> T | None:
+    """The call's result, or None when it failed (its error already on stderr)."""
+    caught: tuple[type[BaseException], ...] = (click.exceptions.Exit, *errors)
+    try:
+        return call()
+    except caught:
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -91,24 +119,57 @@ def register(app: typer.Typer) -> None:
         say("Logged out.")
 
     @app.command()
-    def whoami(server: Server = None, json_out: Json = False) -> None:
-        """Show the operator this session belongs to."""
-        result = Api(server).get("/v1/admin/whoami")
+    def whoami(
+        server: Server = None,
+        identity: IdentityOpt = None,
+        vault: VaultOpt = None,
+        json_out: Json = False,
+    ) -> None:
+        """Show who you are here: the logged-in operator and/or this machine's identity."""
+        machine = machine_report(identity, vault, count=False)
+        operator = None
+        if load_session() is not None:
+            operator = _or_none(lambda: Api(server).get("/v1/admin/whoami"))
         if json_out:
-            emit_json(result)
+            emit_json({"operator": operator, "machine": machine})
         else:
-            say(f"{result['email']} ({result['userId']}) on vault {result['vaultId']}")
+            if operator is not None:
+                who = f"{operator['email']} ({operator['userId']})"
+                tell(f"operator {who} on vault {operator['vaultId']}")
+            if machine is not None:
+                tell(describe_machine(machine))
+        if operator is None and (machine is None or not machine["ok"]):
+            if machine is None and load_session() is None:
+                say("Not logged in (keyledger login) and no machine identity (keyledger connect).")
+            raise typer.Exit(EXIT_ERROR)
 
     @app.command()
-    def status(server: Server = None, json_out: Json = False) -> None:
-        """Is the server up, initialised, sealed? (No login needed.)"""
-        result = Api(server, authenticated=False).get("/v1/admin/status")
+    def status(
+        server: Server = None,
+        identity: IdentityOpt = None,
+        vault: VaultOpt = None,
+        json_out: Json = False,
+    ) -> None:
+        """Is the server up, initialised, sealed? Does this machine's identity work?"""
+        path = find_identity_path(identity, vault)
+        url = server or (load_session() or {}).get("server")
+        if url is None and path is not None:
+            url = _or_none(lambda: load_identity(path).api_url, IdentityError)
+        api = Api(url, authenticated=False)
+        result = _or_none(lambda: api.get("/v1/admin/status"))
+        server_part = None if result is None else {"url": api.server, **result}
+        machine = machine_report(path, None, count=True) if path is not None else None
         if json_out:
-            emit_json(result)
+            emit_json({"server": server_part, "machine": machine})
         else:
-            state = "SEALED" if result["sealed"] else "unsealed"
-            vault = result["vaultId"] or "not initialised"
-            say(f"{vault}: {state}, {result['mode']} mode")
+            if result is not None:
+                state = "SEALED" if result["sealed"] else "unsealed"
+                vault_id = result["vaultId"] or "not initialised"
+                say(f"server {api.server}: {vault_id}, {state}, {result['mode']} mode")
+            if machine is not None:
+                tell(describe_machine(machine))
+        if server_part is None or (machine is not None and not machine["ok"]):
+            raise typer.Exit(EXIT_ERROR)
 
     @app.command()
     def seal(server: Server = None) -> None:

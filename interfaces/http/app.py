@@ -58,7 +58,7 @@ class BackgroundLoops:
         since_sweep = sweep_every  # sweep once at start
         while not self.stop.wait(1.0):
             try:
-                self.services.projector.catch_up()
+                self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
                 since_sweep += 1
                 if since_sweep >= sweep_every:

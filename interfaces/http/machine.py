@@ -11,9 +11,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, get, post
 
-from application.access import SignedRequest
+from application.access import Caller, SignedRequest
 from domain.errors import InvalidInput
-from domain.machine import Machine
 from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, client_ip
 
@@ -38,21 +37,22 @@ def _decode(body: bytes, kind: type[Any], required: bool = True) -> Any:
         raise InvalidInput(f"Invalid request body: {exc}") from None
 
 
-def authenticate(request: AnyRequest, body: bytes, services: Services) -> tuple[Machine, str]:
+def authenticate(
+    request: AnyRequest, body: bytes, services: Services, *, defer_nonce: bool = False
+) -> Caller:
     headers = request.headers
-    ip = client_ip(request)
     signed = SignedRequest(
         method=request.method.upper(),
         path=request.scope["path"],
         query=request.scope.get("query_string", b"").decode("latin-1"),
         body=body,
-        source_ip=ip,
+        source_ip=client_ip(request),
         machine_id=headers.get("x-machine-id") or headers.get("x-agent-id"),
         timestamp=headers.get("x-timestamp"),
         nonce=headers.get("x-nonce"),
         signature=headers.get("x-signature"),
     )
-    return services.gate.authenticate(signed), ip
+    return services.gate.authenticate(signed, defer_nonce=defer_nonce)
 
 
 class MachineController(Controller):
@@ -63,65 +63,67 @@ class MachineController(Controller):
         self, secret_id: str, body: bytes, request: AnyRequest, services: Services
     ) -> dict[str, str]:
         """A secret's current value (structured secrets: the JSON object as a string)."""
-        machine, ip = authenticate(request, body, services)
-        return {"value": services.reads.get_secret(machine, secret_id, ip)}
+        # The nonce is consumed by this read's own keyed audit record: one write.
+        caller = authenticate(request, body, services, defer_nonce=True)
+        return {"value": services.reads.get_secret(caller, secret_id)}
 
     @get("/v1/secrets", sync_to_thread=True)
     def list_secrets(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         services.projector.catch_up()
-        return {"secrets": services.reads.list_secrets(machine)}
+        return {"secrets": services.reads.list_secrets(caller)}
 
     @post("/v1/secrets/list", sync_to_thread=True, status_code=200)
     def list_by_project(
         self, body: bytes, request: AnyRequest, services: Services
     ) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         ref: ProjectRef = _decode(body, ProjectRef)
         if not ref.project_id:
             raise InvalidInput("projectId is required")
         services.projector.catch_up()
-        return {"secrets": services.reads.list_secrets(machine, ref.project_id)}
+        return {"secrets": services.reads.list_secrets(caller, ref.project_id)}
 
     @post("/v1/secrets/export", sync_to_thread=True, status_code=200)
     def export(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         ref: ProjectRef = _decode(body, ProjectRef, required=False)
         services.projector.catch_up()
-        return {"secrets": services.reads.export(machine, ref.project_id, ip)}
+        return {"secrets": services.reads.export(caller, ref.project_id)}
 
     @post("/v1/secrets/poll", sync_to_thread=True, status_code=200)
     def poll(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         watch: WatchBody = _decode(body, WatchBody)
         if len(watch.watch) > 500:
             raise InvalidInput("Watch at most 500 secrets per poll")
-        return {"changes": services.reads.poll(machine, watch.watch)}
+        return {"changes": services.reads.poll(caller, watch.watch)}
 
     @post("/v1/verify-access", sync_to_thread=True, status_code=200)
     def verify_access(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         ref: ProjectRef = _decode(body, ProjectRef)
         if not ref.project_id:
             raise InvalidInput("projectId is required")
-        return services.reads.verify_access(machine, ref.project_id)
+        return services.reads.verify_access(caller, ref.project_id)
 
     @get("/v1/cli/projects", sync_to_thread=True)
     def cli_projects(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         services.projector.catch_up()
-        return {"projects": services.reads.projects(machine)}
+        return {"projects": services.reads.projects(caller)}
 
     @get("/v1/cli/secrets", sync_to_thread=True)
     def cli_secrets(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
         services.projector.catch_up()
-        return {"secrets": services.reads.cli_secrets(machine)}
+        return {"secrets": services.reads.cli_secrets(caller)}
 
     @get("/v1/machine/whoami", sync_to_thread=True)
     def whoami(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
         """keyledger extension: the calling machine's own identity and state."""
-        machine, _ip = authenticate(request, body, services)
+        caller = authenticate(request, body, services)
+        machine = caller.machine
         vault = services.ledger.vault()
         return {
             "machineId": machine.machine_id,

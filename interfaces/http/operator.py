@@ -103,10 +103,10 @@ class SessionController(Controller):
 
     @get("/audit", sync_to_thread=True)
     def audit(
-        self, operator: SessionRecord, services: Services, limit: int = 50, after: int = 0
+        self, operator: SessionRecord, services: Services, limit: int = 50, since: int = 0
     ) -> dict[str, Any]:
-        """The newest audit entries (after id `after`), newest last."""
+        """The newest audit entries (after `since`, epoch ms), newest last."""
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
-        services.projector.catch_up()
-        return {"entries": services.read_models.audit_tail(limit=limit, after=after)}
+        services.catch_up()
+        return {"entries": services.read_models.audit_tail(limit=limit, since=since)}

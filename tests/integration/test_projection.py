@@ -186,7 +186,10 @@ def test_audit_entries_carry_actions(store: Store) -> None:
     )
     assert failure["userId"] is None
     assert store.reads.audit_tail(limit=2) == audit[-2:]
-    assert store.reads.audit_tail(limit=100, after=audit[-3]["id"]) == audit[-2:]
+    cut = audit[-3]["timestamp"]
+    newer = store.reads.audit_tail(limit=100, since=cut)
+    assert newer == [e for e in audit if e["timestamp"] > cut]
+    assert store.reads.audit_tail(limit=100, since=audit[-1]["timestamp"]) == []
 
 
 def test_project_update_is_projected_and_audited(store: Store) -> None:

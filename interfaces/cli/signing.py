@@ -1,0 +1,140 @@
+"""Signed machine requests, byte-compatible with the official `sikkerkey` SDKs.
+
+Each request carries X-Machine-Id, X-Timestamp (unix seconds), X-Nonce (base64 of
+16 random bytes) and X-Signature: base64 Ed25519 over
+`METHOD:path:timestamp:nonce:sha256hex(body)`, where `path` has no query string and
+`body` is exactly the bytes sent (empty when there is none).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+USER_AGENT = "keyledger-cli/0.1.0"
+TIMEOUT = 15.0
+RETRYABLE = {429, 503}
+BACKOFF_SECONDS = (1.0, 2.0, 4.0)
+
+
+class MachineError(Exception):
+    """A signed request that got no 2xx answer (status 0: the server was not reached)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        if self.status == 0:
+            return self.message
+        return f"{self.message} (HTTP {self.status})"
+
+
+def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """The exact bytes a machine signs for one request."""
+    body_hash = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
+
+
+def new_nonce() -> str:
+    return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+def signed_headers(
+    key: Ed25519PrivateKey,
+    machine_id: str,
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The authentication headers (plus Content-Type when there is a body)."""
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or new_nonce()
+    payload = signing_payload(method, path, timestamp, nonce, body)
+    headers = {
+        "User-Agent": USER_AGENT,
+        "X-Machine-Id": machine_id,
+        "X-Timestamp": timestamp,
+        "X-Nonce": nonce,
+        "X-Signature": base64.b64encode(key.sign(payload)).decode(),
+    }
+    if body:
+        headers["Content-Type"] = "application/json"
+    return headers
+
+
+def encode_body(body: Any) -> bytes:
+    """The JSON bytes of a body (None: no body at all, as the SDK sends it)."""
+    if body is None:
+        return b""
+    return json.dumps(body).encode()
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200] or "request failed"
+    message = data.get("error") if isinstance(data, dict) else None
+    return str(message) if message else "request failed"
+
+
+class MachineClient:
+    """Signs each attempt afresh (new timestamp and nonce) and retries 429/503 like the SDK."""
+
+    def __init__(
+        self, api_url: str, machine_id: str, key: Ed25519PrivateKey, *, retries: int = 3
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.machine_id = machine_id
+        self.key = key
+        self.retries = retries
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        content = encode_body(body)
+        last: MachineError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
+            headers = signed_headers(self.key, self.machine_id, method, path, content)
+            try:
+                response = httpx.request(
+                    method,
+                    self.api_url + path,
+                    content=content or None,
+                    headers=headers,
+                    timeout=TIMEOUT,
+                )
+            except httpx.HTTPError as exc:
+                last = MachineError(
+                    f"Cannot reach the keyledger server at {self.api_url}: {type(exc).__name__}",
+                    0,
+                )
+                continue
+            if response.status_code < 300:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise MachineError("The server sent a malformed answer", 0) from None
+            last = MachineError(_error_message(response), response.status_code)
+            if response.status_code not in RETRYABLE:
+                raise last
+        assert last is not None
+        raise last
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("POST", path, body)
