@@ -5,7 +5,7 @@ never seen → approved and enabled → (per secret) project not frozen → mach
 project → explicit grant. Every refusal is audited with its reason.
 
 Decisions read aggregates, never a read model. They are cached per ledger head: one
-`max(notification_id)` query per request tells whether anything in the vault changed
+cheap probe per request (`HeadWatch`) tells whether anything in the vault changed
 since; if so the cache is dropped. A revoke, disable or removal is therefore
 effective on the very next request in every process.
 """
@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.accesslog import RecordWriter
 from application.ledger import Ledger
-from application.ports import Clock, KeyService, NonceStore, SignatureVerifier
+from application.ports import Clock, HeadWatch, KeyService, NonceStore, SignatureVerifier
 from domain import ids
 from domain.allowlist import ip_allowed
 from domain.audit import ActorKind, AuditStamp
@@ -74,16 +74,17 @@ def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: by
 class LedgerCache:
     """Aggregates as of the ledger's head; dropped whenever the head moves."""
 
-    def __init__(self, ledger: Ledger, keys: KeyService) -> None:
+    def __init__(self, ledger: Ledger, keys: KeyService, head: HeadWatch) -> None:
         self.ledger = ledger
         self.keys = keys
-        self._head: int | None = None
+        self.head = head
+        self._head: object = None
         self._items: dict[uuid.UUID, Any] = {}
         self._lock = threading.Lock()
 
     def sync(self) -> None:
-        head = self.ledger.recorder.max_notification_id() or 0
-        if head != self._head:
+        head = self.head.token()
+        if head != self._head or head is None:
             with self._lock:
                 self._items = {}
                 self._head = head
@@ -133,6 +134,7 @@ class MachineGate:
         clock: Clock,
         keys: KeyService,
         records: RecordWriter,
+        head: HeadWatch,
     ) -> None:
         self.ledger = ledger
         self.verifier = verifier
@@ -140,7 +142,7 @@ class MachineGate:
         self.clock = clock
         self.keys = keys
         self.records = records
-        self.cache = LedgerCache(ledger, keys)
+        self.cache = LedgerCache(ledger, keys, head)
 
     def _refuse(self, request: SignedRequest, reason: str, machine_id: str | None = None) -> None:
         self.records.write(

@@ -88,3 +88,9 @@ class FetchLog(Protocol):
         ...
 
     def last(self, machine_id: str, secret_ids: list[str]) -> dict[str, int]: ...
+
+
+class HeadWatch(Protocol):
+    """A token that changes whenever anything is committed to the ledger."""
+
+    def token(self) -> object: ...

@@ -19,7 +19,10 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
+    insert,
+    select,
 )
 from sqlalchemy.engine import Engine
 
@@ -169,6 +172,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Bump when a read-model table changes shape: on start the read models are dropped
+# and replayed from the event store (they hold nothing the events do not).
+READ_MODEL_VERSION = "3"
+
+meta = Table(
+    "kl_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def _upgrade_read_models(engine: Engine) -> None:
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(meta.c.value).where(meta.c.key == "read_model_version")
+        ).scalar()
+        if found == READ_MODEL_VERSION:
+            return
+        for table in READ_MODEL_TABLES:
+            table.drop(conn, checkfirst=True)
+        conn.execute(delete(tracking))
+        for table in READ_MODEL_TABLES:
+            table.create(conn)
+        conn.execute(delete(meta).where(meta.c.key == "read_model_version"))
+        conn.execute(insert(meta).values(key="read_model_version", value=READ_MODEL_VERSION))
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -176,4 +207,5 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     metadata.create_all(engine)
+    _upgrade_read_models(engine)
     return engine

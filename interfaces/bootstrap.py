@@ -15,12 +15,14 @@ from application.accesslog import AccessLog, PendingRecord, RecordWriter
 from application.accounts import OperatorAccounts
 from application.ledger import Ledger
 from application.machines import MachineRegistry
+from application.ports import HeadWatch
 from application.reads import MachineReads
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
 from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
+from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlFetchLog, SqlNonceStore
 from infrastructure.readmodels.projector import SqlProjector
@@ -142,7 +144,12 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     access_projector.catch_up()
     read_models = ReadModels(projector.engine)
     nonces = SqlNonceStore(projector.engine)
-    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records)
+    head: HeadWatch = (
+        RecorderHead(ledger.recorder)
+        if settings.is_distributed
+        else SqliteHead(settings.data_dir / "ledger.sqlite")
+    )
+    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records, head)
     return Services(
         settings=settings,
         ledger=ledger,
