@@ -25,6 +25,7 @@ from domain.tokens import BOOTSTRAP_TTL_MS, BootstrapToken, token_aggregate_id, 
 from domain.vault import Vault
 
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{48}$")
+HOSTNAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 
 
 class AccessGraph(Protocol):
@@ -103,7 +104,9 @@ class MachineRegistry:
             raw = base64.b64decode(public_key_b64, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidInput("publicKey must be standard base64") from None
-        hostname = hostname.strip()[:255] or "unknown"
+        hostname = hostname.strip() or "unknown"
+        if not HOSTNAME_PATTERN.fullmatch(hostname):
+            raise InvalidInput("hostname must be 1–255 letters, digits, dots, dashes, underscores")
         machine_name = validate_machine_name(name or bootstrap.machine_name or hostname)
         machine = Machine(
             machine_id=machine_id,

@@ -49,12 +49,22 @@ class Vault(Aggregate):
 
     # -- IP allowlist ----------------------------------------------------------
 
-    @event("AllowlistEnabled", topic="keyledger.vault.AllowlistEnabled")
     def enable_allowlist(self, audit: AuditStamp) -> None:
+        if self.allowlist_enabled:
+            raise Conflict("The IP allowlist is already enabled")
+        self._allowlist_enabled(audit)
+
+    @event("AllowlistEnabled", topic="keyledger.vault.AllowlistEnabled")
+    def _allowlist_enabled(self, audit: AuditStamp) -> None:
         self.allowlist_enabled = True
 
-    @event("AllowlistDisabled", topic="keyledger.vault.AllowlistDisabled")
     def disable_allowlist(self, audit: AuditStamp) -> None:
+        if not self.allowlist_enabled:
+            raise Conflict("The IP allowlist is already disabled")
+        self._allowlist_disabled(audit)
+
+    @event("AllowlistDisabled", topic="keyledger.vault.AllowlistDisabled")
+    def _allowlist_disabled(self, audit: AuditStamp) -> None:
         self.allowlist_enabled = False
 
     def add_allowlist_entry(

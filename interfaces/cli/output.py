@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 EXIT_OK = 0
@@ -47,12 +48,20 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _cell(value: Any) -> str:
+    """Printable and inert: names come from machines and users, not from us."""
+    if value is None:
+        return "-"
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return escape(text)
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     out = Table(title=title, title_justify="left")
     for column in columns:
         out.add_column(column)
     for row in rows:
-        out.add_row(*("-" if cell is None else str(cell) for cell in row))
+        out.add_row(*(_cell(cell) for cell in row))
     stdout.print(out)
 
 

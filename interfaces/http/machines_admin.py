@@ -8,7 +8,7 @@ from litestar import Controller, get, post
 from litestar.di import Provide
 
 from domain.audit import AuditStamp
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.machine import Machine
 from domain.vault import Vault
 from interfaces.bootstrap import Services
@@ -71,6 +71,8 @@ class MachineAdminController(Controller):
     def list_machines(
         self, services: Services, stamp: AuditStamp, status: str | None = None
     ) -> dict[str, Any]:
+        if status is not None and status not in {"pending", "approved", "denied", "revoked"}:
+            raise InvalidInput("status must be pending, approved, denied or revoked")
         services.projector.catch_up()
         return {"machines": services.read_models.machines(status)}
 
