@@ -76,6 +76,12 @@ class RecordWriter:
         self.after_commit = after_commit
         self._queue: queue.Queue[tuple[PendingRecord, Future[bool]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="keyledger-records", daemon=True)
+        # after_commit (fetch bookkeeping) runs on its own thread: the writer goes
+        # straight back to committing the next batch.
+        self._after: queue.Queue[list[PendingRecord] | None] = queue.Queue()
+        self._after_thread = threading.Thread(
+            target=self._run_after, name="keyledger-records-after", daemon=True
+        )
         self._started = False
         self._lock = threading.Lock()
 
@@ -104,12 +110,34 @@ class RecordWriter:
             with self._lock:
                 if not self._started:
                     self._thread.start()
+                    self._after_thread.start()
                     self._started = True
 
     def close(self) -> None:
         if self._started:
             self._queue.put(None)
             self._thread.join(timeout=10)
+            self._after.put(None)
+            self._after_thread.join(timeout=10)
+
+    def _run_after(self) -> None:
+        while True:
+            records = self._after.get()
+            if records is None:
+                return
+            while len(records) < 5000:
+                try:
+                    more = self._after.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._after.put(None)
+                    break
+                records.extend(more)
+            # Bookkeeping only (what poll compares with); the audit is committed.
+            if self.after_commit is not None:
+                with contextlib.suppress(Exception):
+                    self.after_commit(records)
 
     def _run(self) -> None:
         while True:
@@ -141,9 +169,7 @@ class RecordWriter:
         for _record, future in saved:
             future.set_result(True)
         if self.after_commit is not None and saved:
-            # Bookkeeping only (what poll compares with); the audit is already committed.
-            with contextlib.suppress(Exception):
-                self.after_commit([record for record, _ in saved])
+            self._after.put([record for record, _ in saved])
 
     def _commit_one_by_one(self, batch: Batch) -> Batch:
         saved = []

@@ -317,7 +317,7 @@ class Keyledger(Target):
         command = [sys.executable, "-m", "interfaces.cli.main", "server", "--port", str(self.port)]
         if database_url:
             self.env["KEYLEDGER_DATABASE_URL"] = database_url
-            command += ["--workers", str(workers)]
+        command += ["--workers", str(workers)]
         command += ["--log-level", "warning"]
         self.proc = Proc.start(label, command, self.env, self.dir / "server.log")
         stack.callback(self.proc.stop)
@@ -721,8 +721,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(+{DRAIN_SECONDS} s drain) per run, {args.pairs} pairs, {workers} cores"
         )
         targets: list[Target] = []
-        say("setting up keyledger embedded (SQLite)...")
-        targets.append(Keyledger("embedded", workdir, stack, pool, None, 1))
+        say(f"setting up keyledger embedded (SQLite, {workers} workers)...")
+        targets.append(Keyledger("embedded", workdir, stack, pool, None, workers))
         if not args.skip_postgres:
             database_url = create_database(stack)
             say(f"setting up keyledger PostgreSQL ({workers} workers, {database_url})...")

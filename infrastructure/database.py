@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -206,6 +207,12 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        # Several servers may start at once on a fresh database: one creates.
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(7210420001)"))
+            metadata.create_all(conn)
+    else:
+        metadata.create_all(engine)
     _upgrade_read_models(engine)
     return engine

@@ -39,7 +39,10 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--host", envvar="KEYLEDGER_HOST")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", envvar="KEYLEDGER_PORT")] = 8420,
         workers: Annotated[
-            int, typer.Option("--workers", min=1, help="API processes (distributed mode).")
+            int,
+            typer.Option(
+                "--workers", min=1, help="API processes; one per core is fastest (both modes)."
+            ),
         ] = 1,
         log_level: Annotated[str, typer.Option("--log-level")] = "info",
     ) -> None:
@@ -49,10 +52,14 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         settings = _settings(data_dir, database_url, host=host, port=port)
         say(f"keyledger on http://{host}:{port} — data dir {settings.data_dir}")
         if workers > 1:
-            if not settings.is_distributed:
-                raise typer.BadParameter("--workers > 1 needs --database-url (PostgreSQL)")
+            # First start (tables, server key, setup code) happens once, here, before
+            # the workers fork: N workers racing to create them would collide.
+            from interfaces.bootstrap import build
+
+            build(settings).close()
             os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
-            os.environ["KEYLEDGER_DATABASE_URL"] = str(settings.database_url)
+            if settings.database_url:
+                os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
             uvicorn.run(
                 "interfaces.http.asgi:app",
                 factory=True,
