@@ -71,10 +71,10 @@ class MachineReads:
             except NotFound:
                 continue
             _reason, error = self.gate.denial(machine, secret, project)
-            if isinstance(error, Locked):
-                raise error
+            if isinstance(error, Locked) and project_id is not None:
+                raise error  # asked about a frozen project: say so (423)
             if error is None:
-                out.append(secret)
+                out.append(secret)  # a frozen project elsewhere only hides its own secrets
         return out
 
     def list_secrets(self, caller: Caller, project_id: str | None = None) -> list[dict[str, Any]]:

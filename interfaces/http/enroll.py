@@ -25,7 +25,11 @@ class RegisterBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 def api_url(request: AnyRequest, services: Services) -> str:
     if services.settings.public_url:
         return services.settings.public_url.rstrip("/")
-    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    scheme = request.url.scheme
+    if client_ip(request) != (request.client.host if request.client else None):
+        # Behind a trusted proxy: believe the scheme it saw (TLS ends there).
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+    return f"{scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
 def _check_allowlist(request: AnyRequest, services: Services) -> str:
