@@ -14,7 +14,7 @@ from typing import Protocol
 from eventsourcing.application import AggregateNotFoundError
 
 from application.ledger import Ledger
-from application.ports import Clock
+from application.ports import Clock, SignatureVerifier
 from domain import ids
 from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
@@ -36,6 +36,11 @@ class AccessGraph(Protocol):
     def machine_projects(self, machine_id: str) -> list[str]: ...
 
 
+def replace_payload(token: str, public_key_b64: str) -> bytes:
+    """What the old key signs to hand its place to a new registration."""
+    return f"keyledger-replace:{token}:{public_key_b64}".encode()
+
+
 def parse_machine_id(machine_id: str) -> str:
     try:
         return str(uuid.UUID(machine_id))
@@ -44,10 +49,13 @@ def parse_machine_id(machine_id: str) -> str:
 
 
 class MachineRegistry:
-    def __init__(self, ledger: Ledger, clock: Clock, graph: AccessGraph) -> None:
+    def __init__(
+        self, ledger: Ledger, clock: Clock, graph: AccessGraph, verifier: SignatureVerifier
+    ) -> None:
         self.ledger = ledger
         self.clock = clock
         self.graph = graph
+        self.verifier = verifier
 
     # -- loading ---------------------------------------------------------------
 
@@ -81,9 +89,21 @@ class MachineRegistry:
         return token, expires
 
     def register(
-        self, token: str, public_key_b64: str, hostname: str, name: str | None, source_ip: str
+        self,
+        token: str,
+        public_key_b64: str,
+        hostname: str,
+        name: str | None,
+        source_ip: str,
+        replaces: str | None = None,
+        replaces_signature: str | None = None,
     ) -> tuple[Machine, Vault]:
-        """Redeem a bootstrap token: the new machine starts pending."""
+        """Redeem a bootstrap token: the new machine starts pending.
+
+        Re-registering replaces the old identity: a host that proves it holds the old
+        machine's key (a signature over `replace_payload`) gets that machine revoked,
+        with its grants and memberships, in the same save. The new one needs approval.
+        """
         vault = self._vault()
         stamp = AuditStamp(ActorKind.EXTERNAL, source_ip)
         try:
@@ -108,12 +128,15 @@ class MachineRegistry:
         if not HOSTNAME_PATTERN.fullmatch(hostname):
             raise InvalidInput("hostname must be 1–255 letters, digits, dots, dashes, underscores")
         machine_name = validate_machine_name(name or bootstrap.machine_name or hostname)
+        retired: list[Machine | Secret | Project] = []
+        if replaces is not None:
+            retired = self._retire(replaces, replaces_signature, token, public_key_b64, source_ip)
         machine = Machine(
             machine_id=machine_id,
             name=machine_name,
             public_key=validate_public_key(raw),
             hostname=hostname,
-            replaces=None,
+            replaces=replaces if retired else None,
             audit=AuditStamp(
                 ActorKind.MACHINE,
                 source_ip,
@@ -121,8 +144,24 @@ class MachineRegistry:
                 detail=f"registered {machine_name} from host {hostname}",
             ),
         )
-        self.ledger.save_or_conflict(bootstrap, machine)
+        self.ledger.save_or_conflict(bootstrap, machine, *retired)
         return machine, vault
+
+    def _retire(
+        self, old_id: str, signature: str | None, token: str, public_key_b64: str, ip: str
+    ) -> list[Machine | Secret | Project]:
+        old = self.machine(old_id)
+        try:
+            raw = base64.b64decode(signature or "", validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        payload = replace_payload(token, public_key_b64)
+        if old.status is MachineStatus.REVOKED or not self.verifier.verify(
+            old.public_key, payload, raw
+        ):
+            raise AuthenticationFailed("replacesSignature does not prove the old machine's key")
+        stamp = AuditStamp(ActorKind.MACHINE, ip, machine_id=old.machine_id)
+        return self._revocation(old, stamp.with_detail("replaced by a new registration"))
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -166,22 +205,26 @@ class MachineRegistry:
     def revoke(self, machine_id: str, audit: AuditStamp) -> dict[str, int]:
         """Revoke for good, dropping every grant and project membership in one save."""
         machine = self.machine(machine_id)
-        stamp = self._about(machine, audit)
-        changed: list[Secret | Project] = []
+        changed = self._revocation(machine, self._about(machine, audit))
+        self.ledger.save_or_conflict(*changed)
+        grants = sum(isinstance(c, Secret) for c in changed)
+        return {"grants": grants, "projects": sum(isinstance(c, Project) for c in changed)}
+
+    def _revocation(self, machine: Machine, stamp: AuditStamp) -> list[Machine | Secret | Project]:
+        """The revoked machine plus every secret and project it must leave."""
+        changed: list[Machine | Secret | Project] = []
         for secret_id in self.graph.machine_grants(machine.machine_id):
             secret = self.ledger.secret(secret_id)
             if machine.machine_id in secret.grants:
                 secret.revoke_grant(machine.machine_id, stamp.with_detail("machine revoked"))
                 changed.append(secret)
-        grants = len(changed)
         for project_id in self.graph.machine_projects(machine.machine_id):
             project = self.ledger.project(project_id)
             if machine.machine_id in project.machines:
                 project.remove_machine(machine.machine_id, stamp.with_detail("machine revoked"))
                 changed.append(project)
         machine.revoke(stamp)
-        self.ledger.save_or_conflict(machine, *changed)
-        return {"grants": grants, "projects": len(changed) - grants}
+        return [machine, *changed]
 
     @staticmethod
     def _about(machine: Machine, audit: AuditStamp) -> AuditStamp:

@@ -27,6 +27,7 @@ from interfaces.cli.identity import (
     VaultOpt,
     machine_client,
     prepare_home,
+    replacement_proof,
     write_identity,
 )
 from interfaces.cli.options import Json
@@ -112,6 +113,7 @@ def register(app: typer.Typer) -> None:
         }
         if name:
             body["name"] = name
+        body.update(replacement_proof(vaults, server, token, body["publicKey"]))
         data = _register(server, body)
         vault_id, api_url = str(data["vaultId"]), str(data.get("apiUrl") or server)
         replaced = (vaults / vault_id / "identity.json").exists()
@@ -124,7 +126,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             emit_json({**data, "apiUrl": api_url, "identity": str(path), "replaced": replaced})
         else:
-            if replaced:
+            if data.get("replaced"):
+                tell(f"Note: replaced machine {data['replaced']}; the server revoked it.")
+            elif replaced:
                 tell(f"Note: replaced the earlier identity for {vault_id}; revoke that machine.")
             tell(
                 f"Registered machine {data['machineId']} ({data.get('machineName')}) in "

@@ -6,6 +6,7 @@ written by `keyledger connect` also works with `SikkerKey("/path/identity.json")
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -214,3 +215,27 @@ def write_identity(
     path = directory / "identity.json"
     _write_private(path, (json.dumps(identity, indent=2) + "\n").encode())
     return path
+
+
+def replacement_proof(vaults: Path, server: str, token: str, public_key: str) -> dict[str, str]:
+    """If this host already holds an identity on `server`, prove it with the old key so
+    the server retires that machine (re-registering replaces the old identity)."""
+    found = []
+    for path in sorted(vaults.glob("*/identity.json")):
+        try:
+            identity = load_identity(path)
+        except IdentityError:
+            continue
+        if identity.api_url == server:
+            found.append(identity)
+    if len(found) != 1:
+        return {}
+    try:
+        key = found[0].key()
+    except IdentityError:
+        return {}
+    payload = f"keyledger-replace:{token}:{public_key}".encode()
+    return {
+        "replaces": found[0].machine_id,
+        "replacesSignature": base64.b64encode(key.sign(payload)).decode(),
+    }

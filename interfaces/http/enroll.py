@@ -20,6 +20,8 @@ class RegisterBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     public_key: str
     hostname: str = ""
     name: str | None = None
+    replaces: str | None = None  # the machine id this host held before
+    replaces_signature: str | None = None  # old key over "keyledger-replace:{token}:{publicKey}"
 
 
 def api_url(request: AnyRequest, services: Services) -> str:
@@ -63,7 +65,13 @@ class EnrollController(Controller):
         """Redeem a bootstrap token with a raw 32-byte public key (standard base64)."""
         ip = _check_allowlist(request, services)
         machine, vault = services.machines.register(
-            data.token, data.public_key, data.hostname, data.name or None, ip
+            data.token,
+            data.public_key,
+            data.hostname,
+            data.name or None,
+            ip,
+            replaces=data.replaces,
+            replaces_signature=data.replaces_signature,
         )
         services.projector.catch_up()
         return {
@@ -72,4 +80,5 @@ class EnrollController(Controller):
             "vaultId": vault.vault_id,
             "apiUrl": api_url(request, services),
             "status": machine.status.value,
+            "replaced": data.replaces if data.replaces else None,
         }

@@ -208,6 +208,9 @@ def test_a_machine_reads_its_secrets(live: LiveServer, tmp_path: Path) -> None:
     assert "replaced" in replaced.stderr and "pending approval" in replaced.stderr
     assert json.loads(ident.read_text())["machineId"] != mid
     assert "pending" in host.cli("get", sid).stderr
+    # The old machine proved its key and was retired with its grants: revoked for good.
+    old = ops.get(f"/v1/admin/machines/{mid}").json()
+    assert old["status"] == "revoked" and old["grants"] == [] and old["projects"] == []
 
 
 def test_run_watch_restarts_the_child_on_a_change(live: LiveServer, tmp_path: Path) -> None:
