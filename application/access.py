@@ -204,7 +204,20 @@ class MachineGate:
             self.refuse_replay(request.source_ip, machine.machine_id)
         if not machine.may_authenticate:
             state = "disabled" if machine.status is MachineStatus.APPROVED else machine.status.value
-            self._refuse(request, f"machine is {state}", machine.machine_id)
+            # A refused request still uses up its nonce: once re-enabled, the machine's
+            # captured request must not become replayable.
+            written = self.records.write(
+                "auth_failure",
+                AuditStamp(
+                    ActorKind.MACHINE,
+                    request.source_ip,
+                    machine_id=machine.machine_id,
+                    detail=f"machine is {state}",
+                ),
+                key=nonce_key if defer_nonce else None,
+            )
+            if not written:
+                self.refuse_replay(request.source_ip, machine.machine_id)
             raise Forbidden(f"Machine is {state}")
         return Caller(machine, request.source_ip, nonce_key if defer_nonce else None)
 
@@ -231,9 +244,21 @@ class MachineGate:
     # -- per-secret checks -----------------------------------------------------
 
     def check_secret(self, caller: Caller, secret_id: str) -> tuple[Secret, Project]:
-        """The secret, if this machine may read it now; else an audited 403/404/423."""
-        secret = self.cache.secret(secret_id)
-        project = self.cache.project(secret.project_id)
+        """The secret, if this machine may read it now; else an audited 403/404/423.
+
+        Every refusal writes the request's keyed record, so its nonce is used up."""
+        try:
+            secret = self.cache.secret(secret_id)
+            project = self.cache.project(secret.project_id)
+        except NotFound as missing:
+            written = self.records.write(
+                "secret_read_denied",
+                caller.stamp(f"no such secret {secret_id[:40]!r}"),
+                key=caller.nonce_key,
+            )
+            if not written:
+                self.refuse_replay(caller.source_ip, caller.machine.machine_id)
+            raise missing
         reason, error = self.denial(caller.machine, secret, project)
         if error is not None:
             written = self.records.write(

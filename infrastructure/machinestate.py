@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from infrastructure.database import fetches, nonces
 
-RETAIN_MS = 2 * 300 * 1000
+# A timestamp is good for ±300 s, so one signed request stays acceptable for up to
+# 600 s; keep its nonce a minute longer than that.
+RETAIN_MS = (2 * 300 + 60) * 1000
 
 
 class SqlNonceStore:
