@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg import Cursor
@@ -40,6 +40,18 @@ def _links(
         rows.append((notification_id, prev, digest))
         prev = digest
     return rows
+
+
+def _iter_events(recorder: ApplicationRecorder) -> Iterator[EventRow]:
+    """Every stored event in notification order, read in batches (for verify)."""
+    start = 1
+    while True:
+        batch = recorder.select_notifications(start, BATCH)
+        for n in batch:
+            yield EventRow(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        if len(batch) < BATCH:
+            return
+        start = batch[-1].id + 1
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -84,14 +96,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return ids
 
     def iter_events(self) -> Iterator[EventRow]:
-        start = 1
-        while True:
-            batch = self.select_notifications(start, BATCH)
-            for n in batch:
-                yield EventRow(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            if len(batch) < BATCH:
-                return
-            start = batch[-1].id + 1
+        return _iter_events(self)
 
     def iter_chain(self) -> Iterator[ChainRow]:
         after = 0
@@ -160,14 +165,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         return ids
 
     def iter_events(self) -> Iterator[EventRow]:
-        start = 1
-        while True:
-            batch = self.select_notifications(start, BATCH)
-            for n in batch:
-                yield EventRow(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            if len(batch) < BATCH:
-                return
-            start = batch[-1].id + 1
+        return _iter_events(self)
 
     def iter_chain(self) -> Iterator[ChainRow]:
         after = 0
