@@ -94,3 +94,31 @@ class HeadWatch(Protocol):
     """A token that changes whenever anything is committed to the ledger."""
 
     def token(self) -> object: ...
+
+
+class ProviderError(Exception):
+    """A database provider step failed; the message is safe to show and to audit."""
+
+
+class DatabaseProvider(Protocol):
+    """One database kind the sync agent can manage (infrastructure/providers/*).
+
+    Every method opens its own short-lived connection and raises `ProviderError`
+    with a message that never contains a password.
+    """
+
+    def test_admin(self) -> None:
+        """Connect with the admin credentials and check they may manage users."""
+        ...
+
+    def user_exists(self, username: str) -> bool: ...
+
+    def create_user(self, username: str, password: str) -> None: ...
+
+    def set_password(self, username: str, password: str) -> None:
+        """Apply (or restore) a password for an existing user."""
+        ...
+
+    def verify(self, username: str, password: str) -> None:
+        """Open a fresh connection *as the managed user*; raise if it is refused."""
+        ...
