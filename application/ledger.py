@@ -24,6 +24,7 @@ from domain.errors import Conflict, InvalidInput, NotFound, Sealed
 from domain.names import SecretNameClaim, claim_id
 from domain.project import Project, validate_description, validate_project_name
 from domain.records import AuditRecord
+from domain.rotation import RotationSchedule, schedule_id
 from domain.secret import (
     Secret,
     validate_field_names,
@@ -179,6 +180,21 @@ class Ledger(Application[UUID]):
         fields: Mapping[str, str] | None = None,
         note: str = "",
     ) -> Secret:
+        claim, secret, _project = self.prepare_secret(project_id, name, audit, value, fields, note)
+        self.save_or_conflict(claim, secret)
+        return secret
+
+    def prepare_secret(
+        self,
+        project_id: str,
+        name: str,
+        audit: AuditStamp,
+        value: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        note: str = "",
+        managed: bool = False,
+    ) -> tuple[SecretNameClaim, Secret, Project]:
+        """A new secret and its name claim, not yet saved (callers may add aggregates)."""
         project = self.project(project_id)
         name = validate_secret_name(name)
         note = validate_note(note)
@@ -195,9 +211,9 @@ class Ledger(Application[UUID]):
             note=note,
             first_version=version,
             audit=audit,
+            managed=managed,
         )
-        self.save_or_conflict(claim, secret)
-        return secret
+        return claim, secret, project
 
     def _claim_name(
         self, project_id: str, name: str, secret_id: str, audit: AuditStamp
@@ -255,7 +271,13 @@ class Ledger(Application[UUID]):
     def delete_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.delete(self.clock.now_ms(), audit)
-        self.save_or_conflict(secret)
+        try:  # deleting cancels its schedule (and a managed secret's sync config)
+            schedule: RotationSchedule = self.repository.get(schedule_id(secret_id))
+        except AggregateNotFoundError:
+            self.save_or_conflict(secret)
+            return secret
+        schedule.cancel(audit.with_detail("the secret was deleted"))
+        self.save_or_conflict(secret, schedule)
         return secret
 
     def restore_secret(self, secret_id: str, audit: AuditStamp) -> Secret:

@@ -122,3 +122,23 @@ class DatabaseProvider(Protocol):
     def verify(self, username: str, password: str) -> None:
         """Open a fresh connection *as the managed user*; raise if it is refused."""
         ...
+
+
+class HeartbeatStore(Protocol):
+    """When each managed secret's agent last sent a heartbeat (not an event: every 30 s)."""
+
+    def beat(self, secret_id: str, machine_id: str, now_ms: int) -> None: ...
+
+    def last(self, secret_id: str) -> int | None: ...
+
+
+class RotationDirectory(Protocol):
+    """Read-model queries the scheduler asks (fast; the aggregates have the final say)."""
+
+    def due(self, now_ms: int) -> list[tuple[str, int]]:
+        """(secret_id, next_due_ms) of enabled schedules due by now."""
+        ...
+
+    def watched(self) -> list[str]:
+        """Managed secrets whose agent health or held state may need updating."""
+        ...

@@ -65,6 +65,12 @@ class LedgerView(Protocol):
 
     def set_grant(self, machine_id: str, secret_id: str, at_ms: int | None) -> None: ...
 
+    def add_rotation(self, aggregate_id: UUID, row: dict[str, Any]) -> None: ...
+
+    def change_rotation(self, aggregate_id: UUID, changes: dict[str, Any]) -> None: ...
+
+    def rotation_ref(self, aggregate_id: UUID) -> tuple[str, str] | None: ...
+
 
 def _ms(event: Any) -> int:
     return int(event.timestamp.timestamp() * 1000)
@@ -174,7 +180,56 @@ def _grant(added: bool) -> Handler:
     return handle
 
 
+def _rotation_created(e: Any, view: LedgerView) -> None:
+    view.add_rotation(
+        e.originator_id,
+        {
+            "secret_id": e.secret_id,
+            "project_id": e.project_id,
+            "managed": int(e.managed is not None),
+            "enabled": 1,
+            "cancelled": 0,
+            "failed": 0,
+            "held": 0,
+            "next_due_ms": e.next_due_ms,
+            "pending_rotation_id": None,
+            "agent_machine_id": None,
+            "agent_status": "no agent",
+        },
+    )
+
+
+def _rotation(**changes: Any) -> Handler:
+    def handle(e: Any, view: LedgerView) -> None:
+        values = {k: (v(e) if callable(v) else v) for k, v in changes.items()}
+        view.change_rotation(e.originator_id, values)
+
+    return handle
+
+
 HANDLERS: dict[str, Handler] = {
+    "keyledger.rotation.Created": _rotation_created,
+    "keyledger.rotation.PolicyUpdated": _rotation(
+        next_due_ms=lambda e: e.next_due_ms, enabled=1, cancelled=0
+    ),
+    "keyledger.rotation.Paused": _rotation(enabled=0),
+    "keyledger.rotation.Resumed": _rotation(enabled=1, next_due_ms=lambda e: e.next_due_ms),
+    "keyledger.rotation.Cancelled": _rotation(cancelled=1, enabled=0, pending_rotation_id=None),
+    "keyledger.rotation.Advanced": _rotation(next_due_ms=lambda e: e.next_due_ms),
+    "keyledger.rotation.PendingIssued": _rotation(
+        pending_rotation_id=lambda e: e.pending.rotation_id,
+        next_due_ms=lambda e: e.next_due_ms,
+        held=0,
+    ),
+    "keyledger.rotation.Held": _rotation(held=1),
+    "keyledger.rotation.Confirmed": _rotation(pending_rotation_id=None, held=0),
+    "keyledger.rotation.Rejected": _rotation(pending_rotation_id=None, held=0),
+    "keyledger.rotation.Failed": _rotation(failed=1),
+    "keyledger.rotation.RetryRequested": _rotation(failed=0),
+    "keyledger.rotation.AgentBound": _rotation(agent_machine_id=lambda e: e.machine_id),
+    "keyledger.rotation.AgentStatusChanged": _rotation(agent_status=lambda e: e.status),
+    "keyledger.secret.Rotated": _secret_versioned,
+    "keyledger.secret.RotationPromoted": _secret_versioned,
     "keyledger.machine.Registered": _machine_registered,
     "keyledger.machine.Approved": _machine(status="approved"),
     "keyledger.machine.Denied": _machine(status="denied"),
@@ -213,6 +268,10 @@ def audit_entry(
     project_id = getattr(event, "project_id", None)
     if topic.startswith("keyledger.secret."):
         ref = view.secret_ref(event.originator_id)
+        if ref is not None:
+            secret_id, project_id = ref
+    elif topic.startswith("keyledger.rotation.") and secret_id is None:
+        ref = view.rotation_ref(event.originator_id)
         if ref is not None:
             secret_id, project_id = ref
     elif topic.startswith("keyledger.project.") and project_id is None:

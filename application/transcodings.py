@@ -15,7 +15,8 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.audit import ActorKind, AuditStamp
-from domain.values import SealedValue, SecretType, SecretVersion
+from domain.rotation import ManagedSpec, PendingRotation, RotationPolicy
+from domain.values import Charset, SealedValue, SecretType, SecretVersion
 
 
 class BytesAsBase64(Transcoding):
@@ -94,6 +95,55 @@ class SecretVersionAsDict(Transcoding):
         return SecretVersion(**data, field_names=tuple(names) if names is not None else None)
 
 
+class RotationPolicyAsDict(Transcoding):
+    type = RotationPolicy
+    name = "rotation_policy"
+
+    def encode(self, obj: RotationPolicy) -> dict[str, Any]:
+        return {
+            "interval_s": obj.interval_s,
+            "length": obj.length,
+            "charset": obj.charset.value,
+            "fields": list(obj.fields) if obj.fields is not None else None,
+        }
+
+    def decode(self, data: dict[str, Any]) -> RotationPolicy:
+        fields = data.get("fields")
+        return RotationPolicy(
+            interval_s=data["interval_s"],
+            length=data["length"],
+            charset=Charset(data["charset"]),
+            fields=tuple(fields) if fields is not None else None,
+        )
+
+
+class ManagedSpecAsDict(Transcoding):
+    type = ManagedSpec
+    name = "managed_spec"
+
+    def encode(self, obj: ManagedSpec) -> dict[str, Any]:
+        return {"provider": obj.provider, "username": obj.username, "connection": obj.connection}
+
+    def decode(self, data: dict[str, Any]) -> ManagedSpec:
+        return ManagedSpec(**data)
+
+
+class PendingRotationAsDict(Transcoding):
+    type = PendingRotation
+    name = "pending_rotation"
+
+    def encode(self, obj: PendingRotation) -> dict[str, Any]:
+        return {
+            "rotation_id": obj.rotation_id,
+            "version": obj.version,
+            "issued_ms": obj.issued_ms,
+            "reason": obj.reason,
+        }
+
+    def decode(self, data: dict[str, Any]) -> PendingRotation:
+        return PendingRotation(**data)
+
+
 def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:
     for transcoding in (
         BytesAsBase64(),
@@ -102,5 +152,8 @@ def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:
         AuditStampAsDict(),
         SealedValueAsDict(),
         SecretVersionAsDict(),
+        RotationPolicyAsDict(),
+        ManagedSpecAsDict(),
+        PendingRotationAsDict(),
     ):
         transcoder.register(transcoding)

@@ -19,6 +19,7 @@ VAULT = "vault_"
 PROJECT = "proj_"
 SECRET = "sk_"  # noqa: S105 - an id prefix, not a password
 USER = "usr_"
+ROTATION = "rot_"
 
 _PATTERNS = {
     prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in (VAULT, PROJECT, SECRET, USER)

@@ -81,8 +81,10 @@ class Secret(Aggregate):
         note: str,
         first_version: SecretVersion,
         audit: AuditStamp,
+        managed: bool = False,
     ) -> None:
         self.secret_id = secret_id
+        self.managed = managed  # the rotation schedule owns every value
         self.project_id = project_id
         self.name = name
         self.secret_type = secret_type
@@ -120,10 +122,18 @@ class Secret(Aggregate):
 
     # -- commands --------------------------------------------------------------
 
+    def _require_unmanaged(self, what: str) -> None:
+        if self.managed:
+            raise Conflict(
+                f"{self.secret_id} is a managed secret: its rotation schedule owns every value, "
+                f"so it cannot be {what}"
+            )
+
     def replace(
         self, version: SecretVersion, field_names: tuple[str, ...] | None, audit: AuditStamp
     ) -> None:
         self._require_live()
+        self._require_unmanaged("replaced by hand")
         if (field_names is None) != (self.secret_type is SecretType.STANDARD):
             raise InvalidInput(f"A {self.secret_type.value} secret keeps its type on replace")
         self._replaced(version, field_names, audit)
@@ -138,6 +148,7 @@ class Secret(Aggregate):
     def roll_back(self, to_number: int, created_ms: int, audit: AuditStamp) -> SecretVersion:
         """Write a NEW version that points at version `to_number`'s ciphertext."""
         self._require_live()
+        self._require_unmanaged("rolled back")
         target = self.find_version(to_number)
         if target.number == self.current.number:
             raise Conflict(f"Version {to_number} is already the current version")
@@ -156,6 +167,34 @@ class Secret(Aggregate):
         self.versions.append(version)
         if self.secret_type is SecretType.STRUCTURED and version.field_names is not None:
             self.field_names = tuple(version.field_names)
+
+    def rotate(self, version: SecretVersion, audit: AuditStamp) -> None:
+        """A server-generated value (schedule or rotate-now) becomes the live version."""
+        self._require_live()
+        self._require_unmanaged("rotated without its agent")
+        self._rotated(version, audit)
+
+    @event("Rotated", topic="keyledger.secret.Rotated")
+    def _rotated(self, version: SecretVersion, audit: AuditStamp) -> None:
+        self.versions.append(version)
+
+    def promote(self, version: SecretVersion, rotation_id: str, audit: AuditStamp) -> None:
+        """The agent proved the database accepts the pending value: it goes live."""
+        self._require_live()
+        if version.number != self.next_version_number():
+            version = SecretVersion(
+                number=self.next_version_number(),
+                sealed=version.sealed,
+                created_ms=version.created_ms,
+                field_names=version.field_names,
+            )
+        self._rotation_promoted(version, rotation_id, audit)
+
+    @event("RotationPromoted", topic="keyledger.secret.RotationPromoted")
+    def _rotation_promoted(
+        self, version: SecretVersion, rotation_id: str, audit: AuditStamp
+    ) -> None:
+        self.versions.append(version)
 
     def rename(self, name: str, audit: AuditStamp) -> None:
         self._require_live()

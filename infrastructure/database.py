@@ -154,7 +154,34 @@ grants = Table(
     Column("granted_ms", BigInteger, nullable=False),
 )
 
+rotations = Table(
+    "rm_rotations",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("secret_id", String(32), nullable=False, unique=True),
+    Column("project_id", String(32), nullable=False),
+    Column("managed", Integer, nullable=False),
+    Column("enabled", Integer, nullable=False),
+    Column("cancelled", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("held", Integer, nullable=False),
+    Column("next_due_ms", BigInteger, nullable=False, index=True),
+    Column("pending_rotation_id", String(32), nullable=True),
+    Column("agent_machine_id", String(36), nullable=True),
+    Column("agent_status", String(16), nullable=False),
+)
+
+# Not a read model: when each agent last sent a heartbeat (every 30 s, no event).
+heartbeats = Table(
+    "kl_agent_heartbeats",
+    metadata,
+    Column("secret_id", String(32), primary_key=True),
+    Column("machine_id", String(36), nullable=False),
+    Column("beat_ms", BigInteger, nullable=False),
+)
+
 READ_MODEL_TABLES = (
+    rotations,
     projects,
     secrets_table,
     secret_versions,
@@ -175,7 +202,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "3"
+READ_MODEL_VERSION = "4"
 
 meta = Table(
     "kl_meta",

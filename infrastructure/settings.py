@@ -32,6 +32,7 @@ class Settings:
     trash_sweep_seconds: int = 3600
     trusted_proxies: tuple[str, ...] = ()
     public_url: str | None = None
+    broker_url: str | None = None  # redis://… : Dramatiq jobs go to Redis for `keyledger worker`
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -47,6 +48,7 @@ class Settings:
             session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
             public_url=env.get("KEYLEDGER_PUBLIC_URL") or None,
+            broker_url=env.get("KEYLEDGER_BROKER_URL") or None,
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

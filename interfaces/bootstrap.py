@@ -17,16 +17,20 @@ from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.ports import HeadWatch
 from application.reads import MachineReads
+from application.rotations import Rotations
+from application.syncplane import SyncPlane
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
 from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
+from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlFetchLog, SqlNonceStore
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
+from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
 from infrastructure.sessions import SqlSessionStore
 from infrastructure.settings import Settings
 from infrastructure.setupcode import FileSetupCode
@@ -56,8 +60,12 @@ class Services:
     access_log: AccessLog
     access_projector: SqlProjector
     records: RecordWriter
+    rotations: Rotations
+    sync: SyncPlane
+    jobs: RotationJobs
 
     def close(self) -> None:
+        self.jobs.close()
         self.records.close()
         self.access_log.close()
         self.ledger.close()
@@ -150,6 +158,13 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         else SqliteHead(settings.data_dir / "ledger.sqlite")
     )
     gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records, head)
+    heartbeats = SqlHeartbeatStore(projector.engine)
+    rotations = Rotations(ledger, heartbeats, SqlRotationDirectory(projector.engine))
+    leader = Leader(
+        projector.engine if settings.is_distributed else None,
+        settings.data_dir / "scheduler.lock",
+    )
+    jobs = RotationJobs(rotations, make_broker(settings.broker_url), leader, projector.catch_up)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -166,4 +181,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         access_log=access_log,
         access_projector=access_projector,
         records=records,
+        rotations=rotations,
+        sync=SyncPlane(ledger, gate, heartbeats),
+        jobs=jobs,
     )

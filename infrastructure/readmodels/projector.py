@@ -25,6 +25,7 @@ from infrastructure.database import (
     machines,
     memberships,
     projects,
+    rotations,
     secret_versions,
     secrets_table,
     tracking,
@@ -139,6 +140,22 @@ class SqlLedgerView:
                 insert(grants),
                 {"machine_id": machine_id, "secret_id": secret_id, "granted_ms": at_ms},
             )
+
+    def add_rotation(self, aggregate_id: UUID, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(rotations), {"aggregate_id": str(aggregate_id), **row})
+
+    def change_rotation(self, aggregate_id: UUID, changes: dict[str, Any]) -> None:
+        self.conn.execute(
+            update(rotations).where(rotations.c.aggregate_id == str(aggregate_id)).values(**changes)
+        )
+
+    def rotation_ref(self, aggregate_id: UUID) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            select(rotations.c.secret_id, rotations.c.project_id).where(
+                rotations.c.aggregate_id == str(aggregate_id)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     def flush(self) -> None:
         if self._audit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import host, local, machines, operator, projects, secrets
+from interfaces.cli import host, local, machines, operator, projects, rotation, secrets
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import emit_json, table, when
@@ -25,6 +25,7 @@ operator.register(app)
 local.register(app, audit)
 machines.register(app)
 host.register(app)
+rotation.register(secrets.app)
 
 
 @audit.command("tail")

@@ -22,10 +22,12 @@ from domain.errors import KeyledgerError
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
+from interfaces.http.agent import AgentController
 from interfaces.http.enroll import EnrollController
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
+from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
 
 log = logging.getLogger("keyledger")
@@ -78,6 +80,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
     def start() -> None:
         loops.thread.start()
+        services.jobs.start_scheduler()
+        if services.settings.broker_url is None:  # embedded: the jobs run in-process
+            services.jobs.start_worker()
 
     def stop() -> None:
         loops.stop.set()
@@ -93,6 +98,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             MachineAdminController,
             EnrollController,
             MachineController,
+            AgentController,
+            RotationAdminController,
         ],
         state=State({"trusted_proxies": trusted}),
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},

@@ -81,3 +81,26 @@ class SecretIdBody(_Body):
 class AllowlistBody(_Body):
     cidr: str
     label: str = ""
+
+
+class ScheduleBody(_Body):
+    interval_seconds: int
+    length: int = 32
+    charset: str = "symbols"
+    fields: list[str] | None = None
+
+
+class ManagedSecretBody(_Body):
+    name: str
+    provider: str
+    host: str
+    admin_user: str
+    admin_pass: str
+    username: str
+    port: int | None = None
+    database: str = ""
+    options: dict[str, str] | None = None
+    interval_seconds: int = 86400
+    length: int = 32
+    charset: str = "alphanumeric"
+    note: str = ""

@@ -11,11 +11,21 @@ from domain.machine import Machine
 from domain.names import SecretNameClaim
 from domain.project import Project
 from domain.records import AuditRecord
+from domain.rotation import RotationSchedule
 from domain.secret import Secret
 from domain.tokens import BootstrapToken
 from domain.vault import Vault
 
-AGGREGATES = (Vault, Project, Secret, SecretNameClaim, AuditRecord, Machine, BootstrapToken)
+AGGREGATES = (
+    Vault,
+    Project,
+    Secret,
+    SecretNameClaim,
+    AuditRecord,
+    Machine,
+    BootstrapToken,
+    RotationSchedule,
+)
 
 
 def event_classes() -> list[type]:
@@ -77,7 +87,12 @@ def test_action_for_unknown_topic_raises_lookup_error() -> None:
 def test_action_names_and_severities_are_valid() -> None:
     for topic, entry in ACTIONS.items():
         if entry is None:
-            assert topic.startswith(("keyledger.name.", "keyledger.token.Redeemed")), topic
+            bookkeeping = (
+                "keyledger.name.",
+                "keyledger.token.Redeemed",
+                "keyledger.rotation.Advanced",
+            )
+            assert topic.startswith(bookkeeping), topic
             continue
         action, severity = entry
         assert isinstance(severity, Severity), topic
