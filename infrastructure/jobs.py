@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from application.rotations import Rotations
-from domain.errors import KeyledgerError
+from domain.errors import Conflict, KeyledgerError
 
 log = logging.getLogger("keyledger.jobs")
 
@@ -131,7 +131,9 @@ class RotationJobs:
     def _rotate_due(self, secret_id: str, due_ms: int) -> None:
         try:
             outcome = self.rotations.run_due(secret_id, due_ms)
-        except KeyledgerError as exc:  # e.g. a lost race (409): the work is someone else's
+        except Conflict:
+            raise  # a concurrent write moved the schedule: Dramatiq retries, it re-checks
+        except KeyledgerError as exc:  # gone, sealed, …: nothing a retry would fix
             outcome = f"skipped ({type(exc).__name__})"
         log.info("rotate_due %s: %s", secret_id, outcome)
 

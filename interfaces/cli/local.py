@@ -22,7 +22,7 @@ from rich.progress import (
 
 from infrastructure.settings import Settings
 from interfaces.cli.options import DatabaseUrl, DataDir, Json
-from interfaces.cli.output import EXIT_ERROR, emit_json, say
+from interfaces.cli.output import EXIT_ERROR, emit_json, say, usage
 
 projections = typer.Typer(help="Maintain the read models.", no_args_is_help=True)
 
@@ -72,6 +72,36 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         from interfaces.http.app import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+    @app.command()
+    def worker(
+        data_dir: DataDir = None,
+        database_url: DatabaseUrl = None,
+        broker_url: Annotated[
+            str | None,
+            typer.Option("--broker-url", envvar="KEYLEDGER_BROKER_URL", help="redis://host:6379/0"),
+        ] = None,
+        threads: Annotated[int, typer.Option("--threads", min=1, max=64)] = 4,
+    ) -> None:
+        """Run rotation jobs from Redis (distributed mode); also a scheduler candidate."""
+        import signal
+        import threading
+
+        from interfaces.bootstrap import build
+
+        if not broker_url:
+            usage("The worker needs --broker-url (embedded mode runs jobs inside the server)")
+        settings = _settings(data_dir, database_url, broker_url=broker_url)
+        services = build(settings)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        services.jobs.start_worker(threads)
+        services.jobs.start_scheduler()
+        say(f"keyledger worker: {threads} thread(s) on {broker_url}")
+        while not stop.wait(0.5):
+            pass
+        services.close()
 
     @audit.command("verify")
     def verify(
