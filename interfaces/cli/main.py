@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import host, local, machines, operator, projects, rotation, secrets
+from interfaces.cli import agent, host, local, machines, operator, projects, rotation, secrets
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import emit_json, table, when
@@ -21,6 +21,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(secrets.app, name="secret")
 app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
+app.add_typer(agent.app, name="agent")
 operator.register(app)
 local.register(app, audit)
 machines.register(app)

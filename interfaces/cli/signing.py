@@ -101,7 +101,10 @@ class MachineClient:
         self.key = key
         self.retries = retries
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """`timeout` overrides the default for one call (the agent's long-poll)."""
         content = encode_body(body)
         last: MachineError | None = None
         for attempt in range(self.retries + 1):
@@ -114,7 +117,7 @@ class MachineClient:
                     self.api_url + path,
                     content=content or None,
                     headers=headers,
-                    timeout=TIMEOUT,
+                    timeout=TIMEOUT if timeout is None else timeout,
                 )
             except httpx.HTTPError as exc:
                 last = MachineError(

@@ -1,0 +1,102 @@
+"""Service definitions that keep an agent running: a systemd unit or a launchd plist.
+
+Restart only on failure, 10 s apart: a clean exit (stopped, secret deleted, access
+revoked) must not bring back a zombie agent.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import shutil
+import sys
+from pathlib import Path
+
+from interfaces.cli.client import keyledger_home
+
+SYSTEMD_DIR = Path("/etc/systemd/system")
+
+
+def launchd_dir() -> Path:
+    return Path.home() / "Library" / "LaunchAgents"
+
+
+def executable() -> list[str]:
+    """The absolute command of the running keyledger (the service runs the same one)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name.startswith("keyledger"):
+        found = shutil.which(argv0) or argv0
+        return [str(Path(found).absolute())]
+    installed = shutil.which("keyledger")
+    if installed:
+        return [str(Path(installed).absolute())]
+    return [str(Path(sys.executable).absolute()), "-m", "interfaces.cli.main"]
+
+
+def environment() -> dict[str, str]:
+    env = {"KEYLEDGER_HOME": str(keyledger_home().absolute())}
+    identity = os.environ.get("KEYLEDGER_IDENTITY")
+    if identity:
+        env["KEYLEDGER_IDENTITY"] = str(Path(identity).expanduser().absolute())
+    return env
+
+
+def _quote(arg: str) -> str:
+    if not any(c in arg for c in " \"\\'$%;"):
+        return arg
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def systemd_name(secret_id: str) -> str:
+    return f"keyledger-agent-{secret_id}.service"
+
+
+def systemd_unit(secret_id: str) -> str:
+    command = [*executable(), "agent", "start", "--secret", secret_id]
+    env_lines = "".join(f"Environment={_quote(f'{k}={v}')}\n" for k, v in environment().items())
+    return (
+        "[Unit]\n"
+        f"Description=keyledger sync agent for {secret_id}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=simple\n"
+        f"ExecStart={' '.join(_quote(a) for a in command)}\n"
+        f"{env_lines}"
+        "Restart=on-failure\n"
+        "RestartSec=10\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def launchd_label(secret_id: str) -> str:
+    return f"com.keyledger.agent.{secret_id}"
+
+
+def launchd_plist(secret_id: str) -> str:
+    logs = Path.home() / "Library" / "Logs" / f"keyledger-agent-{secret_id}.log"
+    plist = {
+        "Label": launchd_label(secret_id),
+        "ProgramArguments": [*executable(), "agent", "start", "--secret", secret_id],
+        "EnvironmentVariables": environment(),
+        "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},
+        "ThrottleInterval": 10,
+        "StandardErrorPath": str(logs),
+    }
+    return plistlib.dumps(plist).decode()
+
+
+def plan(secret_id: str, unit_dir: Path | None) -> tuple[Path, str, list[list[str]]]:
+    """Where the service definition goes, its text, and the commands that start it."""
+    if sys.platform == "darwin":
+        name = f"{launchd_label(secret_id)}.plist"
+        target = (unit_dir or launchd_dir()) / name
+        return target, launchd_plist(secret_id), [["launchctl", "load", "-w", str(target)]]
+    name = systemd_name(secret_id)
+    commands = [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", name]]
+    return (unit_dir or SYSTEMD_DIR) / name, systemd_unit(secret_id), commands
