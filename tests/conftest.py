@@ -12,6 +12,8 @@ import pytest
 
 from infrastructure.settings import Settings
 
+pytest_plugins = ["tests.databases"]
+
 PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
 

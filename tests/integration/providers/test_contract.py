@@ -14,7 +14,7 @@ import pytest
 from application.ports import DatabaseProvider, ProviderError
 from domain.managed import Connection, ProviderType
 from infrastructure.providers import provider_for
-from tests.integration.providers.conftest import Server, free_port, new_password
+from tests.databases import Server, free_port, new_password
 
 # Quotes, backslashes, dollar-quoting, a statement break, spaces and non-ASCII.
 TRICKY = "it's a \"q\" \\ $$x$$ ; DROP ROLE postgres; -- 'OR '1'='1 ä€✓"

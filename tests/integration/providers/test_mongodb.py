@@ -10,7 +10,7 @@ from pymongo import MongoClient
 from application.ports import ProviderError
 from domain.managed import ProviderType
 from infrastructure.providers import provider_for
-from tests.integration.providers.conftest import Server
+from tests.databases import Server
 
 MONGO = ProviderType.MONGODB
 

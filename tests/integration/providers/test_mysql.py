@@ -8,7 +8,7 @@ import pytest
 from application.ports import ProviderError
 from domain.managed import ProviderType
 from infrastructure.providers import provider_for
-from tests.integration.providers.conftest import PREFIX, Server, new_password
+from tests.databases import PREFIX, Server, new_password
 
 MY = ProviderType.MYSQL
 

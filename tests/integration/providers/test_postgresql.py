@@ -10,7 +10,7 @@ import pytest
 from application.ports import ProviderError
 from domain.managed import ProviderType
 from infrastructure.providers import provider_for
-from tests.integration.providers.conftest import Server, new_password
+from tests.databases import Server, new_password
 
 PG = ProviderType.POSTGRESQL
 

@@ -12,7 +12,7 @@ import redis
 from application.ports import ProviderError
 from domain.managed import ProviderType
 from infrastructure.providers import provider_for
-from tests.integration.providers.conftest import RedisStarter, Server, new_password
+from tests.databases import RedisStarter, Server, new_password
 
 REDIS = ProviderType.REDIS
 

@@ -1,4 +1,8 @@
-"""Throwaway database servers that really check passwords, one per session.
+"""Throwaway database servers that really check passwords (a pytest plugin + helpers).
+
+Loaded by tests/conftest.py as a plugin, so provider, e2e and bench code share it; the
+context managers (`scram_postgres`, `mariadb_accounts`, `redis_servers`, `secantus`)
+work without pytest too (bench/rotation.py uses them).
 
 The machine's PostgreSQL trusts every local login and the shared Redis has no auth,
 so a refused-password assertion against them would prove nothing. Instead:
@@ -18,6 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +94,13 @@ def _as_postgres(*args: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
+    with scram_postgres() as server:
+        yield server
+
+
+@contextmanager
+def scram_postgres() -> Iterator[Server]:
+    """A fresh scram-sha-256 cluster on a free port (initdb/pg_ctl as the postgres user)."""
     root = Path(tempfile.mkdtemp(prefix="kl-pg-"))
     owner = pwd.getpwnam("postgres")
     os.chown(root, owner.pw_uid, owner.pw_gid)
@@ -152,6 +164,13 @@ def _maria_root() -> pymysql.connections.Connection:
 
 @pytest.fixture(scope="session")
 def mysql_server() -> Iterator[Server]:
+    with mariadb_accounts() as server:
+        yield server
+
+
+@contextmanager
+def mariadb_accounts() -> Iterator[Server]:
+    """Admin (CREATE USER) and plain password accounts on the shared MariaDB."""
     admin, plain = (f"{PREFIX}_admin", new_password()), (f"{PREFIX}_plain", new_password())
     root = _maria_root()
     try:
@@ -177,7 +196,13 @@ RedisStarter = Callable[..., Server]
 
 @pytest.fixture(scope="session")
 def redis_start() -> Iterator[RedisStarter]:
-    """Start a redis-server with extra args; every one is killed at session end."""
+    with redis_servers() as start:
+        yield start
+
+
+@contextmanager
+def redis_servers() -> Iterator[RedisStarter]:
+    """Start redis-servers with extra args; every one is killed on exit."""
     procs: list[subprocess.Popen[bytes]] = []
     root = Path(tempfile.mkdtemp(prefix="kl-redis-"))
 
@@ -232,6 +257,11 @@ def redis_start() -> Iterator[RedisStarter]:
 
 @pytest.fixture(scope="session")
 def redis_acl_server(redis_start: RedisStarter) -> Server:
+    return redis_acl(redis_start)
+
+
+def redis_acl(redis_start: RedisStarter) -> Server:
+    """A redis-server with an ACL file: admin, a limited user, default off."""
     admin, plain = ("admin", new_password()), ("plain", new_password())
     acl = (
         f"user {admin[0]} on >{admin[1]} ~* &* +@all\n"
@@ -246,6 +276,13 @@ def redis_acl_server(redis_start: RedisStarter) -> Server:
 
 @pytest.fixture(scope="session")
 def mongo_server() -> Iterator[Server]:
+    with secantus() as server:
+        yield server
+
+
+@contextmanager
+def secantus() -> Iterator[Server]:
+    """SecantusDB in-process, SCRAM required, seeded with an admin and a plain user."""
     from secantus import SecantusDBServer
     from secantus.auth import derive_credentials
 
