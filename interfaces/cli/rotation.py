@@ -62,8 +62,10 @@ def _describe(status: dict[str, Any]) -> str:
 def _show(result: dict[str, Any], json_out: bool, message: str | None = None) -> None:
     if json_out:
         emit_json(result)
+    elif message is None:
+        typer.echo(_describe(result))  # a report: stdout, like any listing
     else:
-        say(message or _describe(result))
+        say(message)
 
 
 def register(app: typer.Typer) -> None:
