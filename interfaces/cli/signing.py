@@ -100,6 +100,19 @@ class MachineClient:
         self.machine_id = machine_id
         self.key = key
         self.retries = retries
+        self._http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """One keep-alive client: a new connection per call costs ~25 ms (the agent's hot path)."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=TIMEOUT)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def call(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
@@ -112,7 +125,7 @@ class MachineClient:
                 time.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
             headers = signed_headers(self.key, self.machine_id, method, path, content)
             try:
-                response = httpx.request(
+                response = self.http.request(
                     method,
                     self.api_url + path,
                     content=content or None,

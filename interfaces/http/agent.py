@@ -1,14 +1,17 @@
 """The sync agent's signed endpoints (product facts §8.3) and a long-poll for push.
 
 `/agent/wait` is keyledger's push channel: it answers as soon as a pending rotation
-the agent has not seen exists, so a rotation reaches the agent in ~50 ms instead
-of at its next 10 s poll (which stays as the fallback).
+the agent has not seen exists, so a rotation reaches the agent in ~10 ms instead
+of at its next 10 s poll (which stays as the fallback). One `HeadSignal` per
+process probes the ledger head for all waiting agents, so the cost of waiting does
+not grow with the number of agents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,8 +22,52 @@ from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest
 from interfaces.http.machine import _decode, authenticate
 
-WAIT_STEP_S = 0.05
+HEAD_STEP_S = 0.01
+RECHECK_S = 1.0  # a waiter re-checks at least this often, whatever the signal says
 MAX_WAIT_S = 30
+
+
+class HeadSignal:
+    """Wakes every waiting long-poll when the ledger head moves (any process's commit)."""
+
+    def __init__(self, probe: Callable[[], object]) -> None:
+        self.probe = probe
+        self.waiters = 0
+        self._moved = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, timeout: float) -> None:
+        moved = self._moved
+        self.waiters += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        try:
+            await asyncio.wait_for(moved.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.waiters -= 1
+
+    async def _run(self) -> None:
+        last = await anyio.to_thread.run_sync(self.probe)
+        while self.waiters > 0:
+            await asyncio.sleep(HEAD_STEP_S)
+            token = await anyio.to_thread.run_sync(self.probe)
+            if token != last:
+                last = token
+                moved, self._moved = self._moved, asyncio.Event()
+                moved.set()
+
+
+_SIGNALS: dict[int, HeadSignal] = {}
+
+
+def head_signal(services: Services) -> HeadSignal:
+    """The process's signal for these services (created on the event loop, on first use)."""
+    signal = _SIGNALS.get(id(services))
+    if signal is None:
+        signal = _SIGNALS[id(services)] = HeadSignal(services.gate.cache.head.token)
+    return signal
 
 
 class HeartbeatBody(msgspec.Struct):
@@ -86,8 +133,10 @@ class AgentController(Controller):
         timeout = max(1, min(MAX_WAIT_S, data.timeout_seconds))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        signal = head_signal(services)
         while True:
             current = await anyio.to_thread.run_sync(services.sync.pending_id, caller, secret_id)
-            if (current is not None and current != data.after) or loop.time() >= deadline:
+            left = deadline - loop.time()
+            if (current is not None and current != data.after) or left <= 0:
                 return {"pendingRotationId": current}
-            await asyncio.sleep(WAIT_STEP_S)
+            await signal.wait(min(left, RECHECK_S))

@@ -134,7 +134,7 @@ def test_requests_are_signed_exactly_like_the_sdk(
         sent.append({"method": method, "url": url, **kwargs})
         return httpx.Response(200, json={"ok": True})
 
-    monkeypatch.setattr(httpx, "request", request)
+    monkeypatch.setattr(httpx.Client, "request", lambda _self, *a, **kw: request(*a, **kw))
     mine = signing.MachineClient("http://localhost:1", "m-1", key)
     assert mine.call(method, path, body) == {"ok": True}
     ours = {k.lower(): v for k, v in sent[0]["headers"].items()}
@@ -165,7 +165,7 @@ def test_server_errors_become_machine_errors(monkeypatch: pytest.MonkeyPatch) ->
         calls.append(1)
         return httpx.Response(403, json={"error": "Machine is pending"})
 
-    monkeypatch.setattr(httpx, "request", request)
+    monkeypatch.setattr(httpx.Client, "request", lambda _self, *a, **kw: request(*a, **kw))
     client = signing.MachineClient("http://localhost:1", "m", Ed25519PrivateKey.generate())
     with pytest.raises(signing.MachineError) as caught:
         client.get("/v1/machine/whoami")
