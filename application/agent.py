@@ -225,15 +225,11 @@ class SyncAgent:
             user, new = parse_credentials(config.get("pendingValue"), self.managed_username, fields)
         except InvalidInput as exc:
             return self._reject(rotation_id, f"pending value unusable: {exc}")
-        live_user, live = self._live()
         provider = self._db()
         self.log(f"agent: rotation {rotation_id} pending for {user}: applying")
         self.journal.save(rotation_id, "applying")
         try:
-            if provider.user_exists(user):
-                provider.set_password(user, new)
-            else:
-                provider.create_user(user, new)
+            self._apply(provider, user, new)
         except ProviderError as exc:
             return self._reject(rotation_id, f"apply failed: {exc}")
         self.journal.save(rotation_id, "verifying")
@@ -242,6 +238,7 @@ class SyncAgent:
         try:
             provider.verify(user, new)
         except ProviderError as exc:
+            live_user, live = self._live()  # still the old value: nothing was promoted
             try:
                 if user == live_user:
                     provider.set_password(user, live)
@@ -261,6 +258,19 @@ class SyncAgent:
         else:
             self.log(f"agent: rotation {rotation_id} applied, verified, confirmed (v{version})")
         self._done(rotation_id)
+
+    @staticmethod
+    def _apply(provider: DatabaseProvider, user: str, password: str) -> None:
+        """Set the password; create the user only if that failed because it is missing.
+
+        The common case costs one admin connection, not an existence check first.
+        """
+        try:
+            provider.set_password(user, password)
+        except ProviderError:
+            if provider.user_exists(user):
+                raise
+            provider.create_user(user, password)
 
     def _reject(self, rotation_id: str, error: str) -> None:
         self.log(f"agent: rotation {rotation_id} rejected: {error}")
