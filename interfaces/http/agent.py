@@ -134,9 +134,18 @@ class AgentController(Controller):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         signal = head_signal(services)
-        while True:
-            current = await anyio.to_thread.run_sync(services.sync.pending_id, caller, secret_id)
-            left = deadline - loop.time()
-            if (current is not None and current != data.after) or left <= 0:
-                return {"pendingRotationId": current}
-            await signal.wait(min(left, RECHECK_S))
+        # The body is read, so the next ASGI message is the client going away: a killed
+        # agent must not leave its wait running (it would also hold up a graceful stop).
+        gone = asyncio.ensure_future(request.receive())
+        try:
+            while True:
+                current = await anyio.to_thread.run_sync(
+                    services.sync.pending_id, caller, secret_id
+                )
+                left = deadline - loop.time()
+                if (current is not None and current != data.after) or left <= 0 or gone.done():
+                    return {"pendingRotationId": current}
+                woken = asyncio.ensure_future(signal.wait(min(left, RECHECK_S)))
+                await asyncio.wait({woken, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()

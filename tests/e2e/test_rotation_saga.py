@@ -12,10 +12,11 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.machine_helpers import Machine, Operator, register_machine, send_signed
+from tests.e2e.machine_helpers import Machine, Operator, register_machine, send_signed, signed
 
 
 def managed(op: Operator, project_id: str, name: str = "orders-db") -> dict[str, Any]:
@@ -196,3 +197,20 @@ def test_bad_input_is_refused(live: LiveServer) -> None:
         assert response.status_code == 400, (change, response.text)
         assert "error" in response.json()
     assert op.get(f"/v1/admin/projects/{project_id}/secrets")["secrets"] == []
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_a_dropped_wait_ends_with_its_client(live: LiveServer, world: Any) -> None:
+    """A killed agent's long-poll must not run on (it would hold up a graceful stop)."""
+    _op, _project_id, secret_id, agent = world
+    assert agent_call(live, agent, "sync-config", secret_id).status_code == 200
+    request = signed(
+        live, agent, "POST", f"/v1/secret/{secret_id}/agent/wait", body={"timeoutSeconds": 30}
+    )
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.request(
+            request.method, request.url, headers=request.headers, content=request.body, timeout=1
+        )
+    started = time.monotonic()
+    live.stop()  # SIGTERM: uvicorn waits for in-flight requests, then exits
+    assert time.monotonic() - started < 8
