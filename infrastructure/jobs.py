@@ -155,7 +155,11 @@ class RotationJobs:
         return sent
 
     def start_worker(self, threads: int = 2) -> None:
-        self.worker = dramatiq.Worker(self.broker, queues={QUEUE}, worker_threads=threads)
+        # In-process (StubBroker) polling is free: a short timeout makes stop() prompt.
+        poll_ms = 100 if isinstance(self.broker, StubBroker) else 1000
+        self.worker = dramatiq.Worker(
+            self.broker, queues={QUEUE}, worker_threads=threads, worker_timeout=poll_ms
+        )
         self.worker.start()
 
     def start_scheduler(self, every_s: float = 1.0) -> None:
