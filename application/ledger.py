@@ -283,7 +283,13 @@ class Ledger(Application[UUID]):
     def restore_secret(self, secret_id: str, audit: AuditStamp) -> Secret:
         secret = self.secret(secret_id)
         secret.restore(self.clock.now_ms(), audit)
-        self.save_or_conflict(secret)
+        try:  # the schedule that the delete cancelled comes back too
+            schedule: RotationSchedule = self.repository.get(schedule_id(secret_id))
+        except AggregateNotFoundError:
+            self.save_or_conflict(secret)
+            return secret
+        schedule.reinstate(self.clock.now_ms(), audit.with_detail("the secret was restored"))
+        self.save_or_conflict(secret, schedule)
         return secret
 
     def purge_secret(self, secret_id: str, audit: AuditStamp) -> Secret:

@@ -214,8 +214,9 @@ HANDLERS: dict[str, Handler] = {
     ),
     "keyledger.rotation.Paused": _rotation(enabled=0),
     "keyledger.rotation.Resumed": _rotation(enabled=1, next_due_ms=lambda e: e.next_due_ms),
-    "keyledger.rotation.Cancelled": _rotation(cancelled=1, enabled=0, pending_rotation_id=None),
+    "keyledger.rotation.Cancelled": _rotation(cancelled=1, pending_rotation_id=None),
     "keyledger.rotation.Advanced": _rotation(next_due_ms=lambda e: e.next_due_ms),
+    "keyledger.rotation.Reinstated": _rotation(cancelled=0, next_due_ms=lambda e: e.next_due_ms),
     "keyledger.rotation.PendingIssued": _rotation(
         pending_rotation_id=lambda e: e.pending.rotation_id,
         next_due_ms=lambda e: e.next_due_ms,

@@ -91,6 +91,7 @@ ACTIONS: dict[str, tuple[str, Severity] | None] = {
     "keyledger.rotation.Paused": ("rotation_schedule_pause", Severity.MEDIUM),
     "keyledger.rotation.Resumed": ("rotation_schedule_resume", Severity.LOW),
     "keyledger.rotation.Cancelled": ("rotation_schedule_cancel", Severity.MEDIUM),
+    "keyledger.rotation.Reinstated": ("rotation_schedule_reinstate", Severity.MEDIUM),
     "keyledger.rotation.Advanced": None,
     "keyledger.rotation.PendingIssued": ("rotation_pending", Severity.INFO),
     "keyledger.rotation.Held": ("rotation_held", Severity.MEDIUM),

@@ -164,9 +164,18 @@ class RotationSchedule(Aggregate):
 
     @event("Cancelled", topic="keyledger.rotation.Cancelled")
     def _cancelled(self, audit: AuditStamp) -> None:
-        self.cancelled = True
-        self.enabled = False
+        self.cancelled = True  # `enabled` is kept: a restore brings back a paused schedule paused
         self.pending = None
+
+    def reinstate(self, now_ms: int, audit: AuditStamp) -> None:
+        """The secret came back from the trash: its schedule (and sync config) with it."""
+        if self.cancelled:
+            self._reinstated(max(self.next_due_ms, now_ms), audit)
+
+    @event("Reinstated", topic="keyledger.rotation.Reinstated")
+    def _reinstated(self, next_due_ms: int, audit: AuditStamp) -> None:
+        self.cancelled = False
+        self.next_due_ms = next_due_ms
 
     @event("Advanced", topic="keyledger.rotation.Advanced")
     def advance(self, next_due_ms: int) -> None:

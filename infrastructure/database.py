@@ -202,7 +202,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "4"
+READ_MODEL_VERSION = "5"
 
 meta = Table(
     "kl_meta",

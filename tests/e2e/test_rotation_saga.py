@@ -167,6 +167,11 @@ def test_deleted_is_404_and_revoked_is_403(live: LiveServer, world: Any) -> None
     assert agent_call(live, agent, "sync-config", secret_id).status_code == 404
     status = op.get(f"/v1/admin/secrets/{secret_id}/rotation")
     assert status["schedule"] is None  # deleting cancels the schedule
+    op.post(f"/v1/admin/secrets/{secret_id}/restore")
+    assert agent_call(live, agent, "sync-config", secret_id).status_code == 200
+    status = op.get(f"/v1/admin/secrets/{secret_id}/rotation")
+    assert status["schedule"]["enabled"] is True  # restoring brings it back
+    assert "rotation_schedule_reinstate" in [e["action"] for e in op.audit()]
 
 
 def test_bad_input_is_refused(live: LiveServer) -> None:
