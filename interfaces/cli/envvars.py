@@ -67,7 +67,14 @@ def duplicates(pairs: Iterable[tuple[str, str]]) -> list[str]:
 
 
 def dotenv_quote(value: str) -> str:
-    """A double-quoted dotenv value: backslash, quote and line breaks escaped."""
+    """A dotenv value that reads back as exactly `value`.
+
+    Single quotes when the value holds a `$` (python-dotenv and docker compose expand
+    `${VAR}` inside double quotes, and have no common escape for it) and can be single
+    quoted; otherwise double quotes with backslash, quote and line breaks escaped.
+    """
+    if "$" in value and not any(c in value for c in "'\n\r"):
+        return f"'{value}'"
     escaped = (
         value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     )

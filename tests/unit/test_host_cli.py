@@ -103,6 +103,9 @@ def test_secret_picked_by_id_is_named_after_the_id() -> None:
 def test_dotenv_escaping_and_rendering() -> None:
     assert envvars.dotenv_quote('a"b\\c') == '"a\\"b\\\\c"'
     assert envvars.dotenv_quote("l1\nl2") == '"l1\\nl2"'
+    # $ would be expanded inside double quotes by python-dotenv and compose: single-quote it
+    assert envvars.dotenv_quote("pa$$w${HOME}") == "'pa$$w${HOME}'"
+    assert envvars.dotenv_quote("it's $x") == '"it\'s $x"'
     pairs = [("A", 'x"y'), ("B", "plain=1")]
     assert envvars.render(pairs, "dotenv") == 'A="x\\"y"\nB="plain=1"\n'
     assert envvars.render(pairs, "env") == 'A=x"y\nB=plain=1\n'
@@ -242,3 +245,33 @@ def test_signals_reach_the_child_and_its_death_comes_back(tmp_path: Path) -> Non
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_dotenv_export_reads_back_exactly_with_python_dotenv() -> None:
+    """python-dotenv (without interpolation; with it no quoting keeps a `$`) and `sh`."""
+    import io
+    import subprocess
+
+    from dotenv import dotenv_values
+
+    values = {
+        "A": "plain",
+        "B": "pa$$w${HOME}$x",
+        "C": 'quo"te\\back',
+        "D": "line1\nline2",
+        "E": "it's $HOME",
+        "F": "tab\tand space ",
+        "G": "",
+    }
+    text = envvars.render(values.items(), "dotenv")
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    assert parsed == values
+    # A shell sourcing the file: single-quoted values stay literal (no $ expansion).
+    shown = subprocess.run(
+        ["sh", "-c", 'set -a; . /dev/stdin; printf %s "$B"'],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown == values["B"]
