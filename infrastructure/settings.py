@@ -19,6 +19,10 @@ def default_data_dir() -> Path:
     return Path(base) / "keyledger"
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in {"1", "true", "yes"}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -33,6 +37,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     public_url: str | None = None
     broker_url: str | None = None  # redis://… : Dramatiq jobs go to Redis for `keyledger worker`
+    allow_open_data_dir: bool = False  # start even if others can read the data dir
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -49,6 +54,7 @@ class Settings:
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
             public_url=env.get("KEYLEDGER_PUBLIC_URL") or None,
             broker_url=env.get("KEYLEDGER_BROKER_URL") or None,
+            allow_open_data_dir=_flag(env, "KEYLEDGER_ALLOW_OPEN_DATA_DIR"),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from infrastructure.datadir import OpenDataDir, restrict_new_files
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 
 
 def app() -> Litestar:
-    return create_app(Settings.from_env())
+    restrict_new_files()
+    try:
+        return create_app(Settings.from_env())
+    except OpenDataDir as exc:
+        raise SystemExit(f"keyledger: {exc}") from None
