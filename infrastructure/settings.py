@@ -37,6 +37,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     public_url: str | None = None
     broker_url: str | None = None  # redis://… : Dramatiq jobs go to Redis for `keyledger worker`
+    access_log: bool = False  # uvicorn's per-request log (token paths redacted)
     allow_open_data_dir: bool = False  # start even if others can read the data dir
 
     @classmethod
@@ -54,6 +55,7 @@ class Settings:
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
             public_url=env.get("KEYLEDGER_PUBLIC_URL") or None,
             broker_url=env.get("KEYLEDGER_BROKER_URL") or None,
+            access_log=_flag(env, "KEYLEDGER_ACCESS_LOG"),
             allow_open_data_dir=_flag(env, "KEYLEDGER_ALLOW_OPEN_DATA_DIR"),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()

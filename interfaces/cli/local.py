@@ -54,6 +54,13 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             ),
         ] = 1,
         log_level: Annotated[str, typer.Option("--log-level")] = "info",
+        access_log: Annotated[
+            bool,
+            typer.Option(
+                "--access-log",
+                help="Log every request (bootstrap tokens redacted); env KEYLEDGER_ACCESS_LOG=1.",
+            ),
+        ] = False,
         allow_open_data_dir: Annotated[
             bool,
             typer.Option(
@@ -66,13 +73,17 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         """Run the keyledger server (embedded SQLite by default)."""
         import uvicorn
 
+        from interfaces.http.serverlog import uvicorn_options
+
         settings = _settings(
             data_dir,
             database_url,
             host=host,
             port=port,
+            access_log=access_log or None,
             allow_open_data_dir=allow_open_data_dir or None,
         )
+        options = uvicorn_options(settings.access_log, log_level)
         say(f"keyledger on http://{host}:{port} — data dir {settings.data_dir}")
         if workers > 1:
             # First start (tables, server key, setup code) happens once, here, before
@@ -91,12 +102,12 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
                 host=host,
                 port=port,
                 workers=workers,
-                log_level=log_level,
+                **options,
             )
             return
         from interfaces.http.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
 
     @app.command()
     def worker(

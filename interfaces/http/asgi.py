@@ -1,4 +1,10 @@
-"""ASGI factory for multi-process servers: `uvicorn --factory interfaces.http.asgi:app`."""
+"""ASGI factory for multi-process servers: `uvicorn --factory interfaces.http.asgi:app`.
+
+Run it with the server's proxy-header handling off (`uvicorn --no-proxy-headers`;
+`keyledger server --workers N` does): keyledger reads X-Forwarded-For itself, and only
+from KEYLEDGER_TRUSTED_PROXIES. A request whose address the server already rewrote is
+refused, since its real peer is lost.
+"""
 
 from __future__ import annotations
 
