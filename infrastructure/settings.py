@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,20 @@ def default_data_dir() -> Path:
     return Path(base) / "keyledger"
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in {"1", "true", "yes"}
+
+
+# What may go into the bootstrap script and identity.json: no quotes, spaces or escapes.
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9._~:/@%+=,;\[\]-]+")
+
+
+def _public_url(url: str | None) -> str | None:
+    if url is not None and not _PUBLIC_URL.fullmatch(url):
+        raise InvalidInput("KEYLEDGER_PUBLIC_URL must be a plain http:// or https:// URL")
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -33,6 +48,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     public_url: str | None = None
     broker_url: str | None = None  # redis://… : Dramatiq jobs go to Redis for `keyledger worker`
+    access_log: bool = False  # uvicorn's per-request log (token paths redacted)
+    allow_open_data_dir: bool = False  # start even if others can read the data dir
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -47,8 +64,10 @@ class Settings:
             start_sealed=env.get("KEYLEDGER_START_SEALED", "").lower() in {"1", "true", "yes"},
             session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
-            public_url=env.get("KEYLEDGER_PUBLIC_URL") or None,
+            public_url=_public_url(env.get("KEYLEDGER_PUBLIC_URL") or None),
             broker_url=env.get("KEYLEDGER_BROKER_URL") or None,
+            access_log=_flag(env, "KEYLEDGER_ACCESS_LOG"),
+            allow_open_data_dir=_flag(env, "KEYLEDGER_ALLOW_OPEN_DATA_DIR"),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

@@ -24,6 +24,7 @@ from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
 from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
+from infrastructure.datadir import open_data_dir
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
@@ -78,7 +79,7 @@ class Services:
 
 def build_store(settings: Settings) -> tuple[Ledger, Envelope, SqlProjector, SystemClock]:
     """The parts local operator commands need (verify, rebuild): no keys are loaded."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    open_data_dir(settings.data_dir, settings.allow_open_data_dir)
     engine = make_engine(settings.state_db_url())
     envelope = Envelope(KeyStore(engine))
     clock = SystemClock()

@@ -20,15 +20,24 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from infrastructure.datadir import OpenDataDir, open_data_dir, restrict_new_files
 from infrastructure.settings import Settings
 from interfaces.cli.options import DatabaseUrl, DataDir, Json
-from interfaces.cli.output import EXIT_ERROR, emit_json, say, usage
+from interfaces.cli.output import EXIT_ERROR, emit_json, fail, say, usage
 
 projections = typer.Typer(help="Maintain the read models.", no_args_is_help=True)
 
 
 def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    return Settings.from_env(data_dir=data_dir, database_url=database_url, **extra)
+    """Every local command writes into the data dir: new files are owner-only from here
+    on, and a data dir others can enter is refused before anything is written."""
+    restrict_new_files()
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, **extra)
+    try:
+        open_data_dir(settings.data_dir, settings.allow_open_data_dir)
+    except OpenDataDir as exc:
+        fail(str(exc))
+    return settings
 
 
 def register(app: typer.Typer, audit: typer.Typer) -> None:
@@ -45,11 +54,36 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             ),
         ] = 1,
         log_level: Annotated[str, typer.Option("--log-level")] = "info",
+        access_log: Annotated[
+            bool,
+            typer.Option(
+                "--access-log",
+                help="Log every request (bootstrap tokens redacted); env KEYLEDGER_ACCESS_LOG=1.",
+            ),
+        ] = False,
+        allow_open_data_dir: Annotated[
+            bool,
+            typer.Option(
+                "--allow-open-data-dir",
+                help="Start even if other users can enter the data dir; env "
+                "KEYLEDGER_ALLOW_OPEN_DATA_DIR=1.",
+            ),
+        ] = False,
     ) -> None:
         """Run the keyledger server (embedded SQLite by default)."""
         import uvicorn
 
-        settings = _settings(data_dir, database_url, host=host, port=port)
+        from interfaces.http.serverlog import uvicorn_options
+
+        settings = _settings(
+            data_dir,
+            database_url,
+            host=host,
+            port=port,
+            access_log=access_log or None,
+            allow_open_data_dir=allow_open_data_dir or None,
+        )
+        options = uvicorn_options(settings.access_log, log_level)
         say(f"keyledger on http://{host}:{port} — data dir {settings.data_dir}")
         if workers > 1:
             # First start (tables, server key, setup code) happens once, here, before
@@ -60,18 +94,20 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
             if settings.database_url:
                 os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
+            if settings.allow_open_data_dir:
+                os.environ["KEYLEDGER_ALLOW_OPEN_DATA_DIR"] = "1"
             uvicorn.run(
                 "interfaces.http.asgi:app",
                 factory=True,
                 host=host,
                 port=port,
                 workers=workers,
-                log_level=log_level,
+                **options,
             )
             return
         from interfaces.http.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
 
     @app.command()
     def worker(

@@ -23,6 +23,7 @@ from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
 from interfaces.http.agent import AgentController
+from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
@@ -102,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             RotationAdminController,
         ],
         state=State({"trusted_proxies": trusted}),
+        before_request=refuse_rewritten_peer,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
         exception_handlers={
             KeyledgerError: errors.on_domain_error,

@@ -2,8 +2,8 @@
 # keyledger bootstrap: makes an Ed25519 key pair on this host and registers the public
 # half. The private key never leaves this machine. Needs only POSIX sh, openssl, curl.
 set -eu
-API_URL='@API_URL@'
-TOKEN='@TOKEN@'
+API_URL=@API_URL@
+TOKEN=@TOKEN@
 NAME=$(printf '%s' "${KEYLEDGER_MACHINE_NAME:-}" | tr -cd 'A-Za-z0-9._ -')
 fail() { echo "keyledger bootstrap: $*" >&2; exit 1; }
 command -v openssl >/dev/null 2>&1 || fail "openssl is required"
@@ -22,7 +22,8 @@ RESP=$(curl -sS -X POST -H 'Content-Type: application/json' --data "$BODY" \
   -w '\n%{http_code}' "$API_URL/v1/bootstrap/register") || fail "cannot reach $API_URL"
 CODE=$(printf '%s\n' "$RESP" | tail -n 1)
 JSON=$(printf '%s\n' "$RESP" | sed '$d')
-field() { printf '%s' "$JSON" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+# A JSON string field, still JSON-escaped: it goes into identity.json as it came.
+field() { printf '%s' "$JSON" | sed -n "s/.*\"$1\":\"\([^\"\\]*\(\\\\.[^\"\\]*\)*\)\".*/\1/p"; }
 [ "$CODE" = "201" ] || fail "registration refused (HTTP $CODE): $(field error)"
 MID=$(field machineId); VAULT=$(field vaultId); MNAME=$(field machineName)
 case "$VAULT" in vault_*) ;; *) fail "unexpected answer from the server";; esac

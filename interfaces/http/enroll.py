@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from importlib import resources
 from typing import Any
 
@@ -10,9 +12,9 @@ from litestar import Controller, Response, get, post
 
 from domain.allowlist import ip_allowed
 from domain.audit import ActorKind, AuditStamp
-from domain.errors import Forbidden, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound
 from interfaces.bootstrap import Services
-from interfaces.http.deps import AnyRequest, client_ip
+from interfaces.http.deps import AnyRequest, behind_trusted_proxy, client_ip
 
 
 class RegisterBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -24,14 +26,30 @@ class RegisterBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     replaces_signature: str | None = None  # old key over "keyledger-replace:{token}:{publicKey}"
 
 
+# A Host header is a host name or IP literal and an optional port, nothing else.
+HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
+TOKEN = re.compile(r"[0-9a-f]{48}")
+
+
 def api_url(request: AnyRequest, services: Services) -> str:
+    """KEYLEDGER_PUBLIC_URL when set; else the URL this request came to, checked."""
     if services.settings.public_url:
         return services.settings.public_url.rstrip("/")
     scheme = request.url.scheme
-    if client_ip(request) != (request.client.host if request.client else None):
+    if behind_trusted_proxy(request):
         # Behind a trusted proxy: believe the scheme it saw (TLS ends there).
-        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
-    return f"{scheme}://{request.headers.get('host', request.url.netloc)}"
+        forwarded = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        scheme = forwarded if forwarded in {"http", "https"} else scheme
+    host = request.headers.get("host", request.url.netloc)
+    if scheme not in {"http", "https"} or not HOST.fullmatch(host):
+        raise InvalidInput("Invalid Host header: set KEYLEDGER_PUBLIC_URL on the server")
+    return f"{scheme}://{host}"
+
+
+def bootstrap_script(url: str, token: str) -> str:
+    """The POSIX sh script with every interpolated value shell-quoted."""
+    template = resources.files("interfaces.http").joinpath("bootstrap_script.sh").read_text()
+    return template.replace("@API_URL@", shlex.quote(url)).replace("@TOKEN@", shlex.quote(token))
 
 
 def _check_allowlist(request: AnyRequest, services: Services) -> str:
@@ -52,10 +70,9 @@ class EnrollController(Controller):
     @get("/v1/bootstrap/{token:str}", sync_to_thread=True)
     def script(self, token: str, request: AnyRequest, services: Services) -> Response[str]:
         """`curl -sSL …/v1/bootstrap/<token> | sh` — the POSIX sh bootstrap script."""
-        if len(token) != 48 or any(c not in "0123456789abcdef" for c in token):
+        if not TOKEN.fullmatch(token):
             raise NotFound("Unknown bootstrap token")
-        template = resources.files("interfaces.http").joinpath("bootstrap_script.sh").read_text()
-        script = template.replace("@API_URL@", api_url(request, services)).replace("@TOKEN@", token)
+        script = bootstrap_script(api_url(request, services), token)
         return Response(script, media_type="text/x-shellscript")
 
     @post("/v1/bootstrap/register", sync_to_thread=True, status_code=201)
@@ -63,6 +80,7 @@ class EnrollController(Controller):
         self, data: RegisterBody, request: AnyRequest, services: Services
     ) -> dict[str, Any]:
         """Redeem a bootstrap token with a raw 32-byte public key (standard base64)."""
+        url = api_url(request, services)  # a bad Host is refused before the token is spent
         ip = _check_allowlist(request, services)
         machine, vault = services.machines.register(
             data.token,
@@ -78,7 +96,7 @@ class EnrollController(Controller):
             "machineId": machine.machine_id,
             "machineName": machine.name,
             "vaultId": vault.vault_id,
-            "apiUrl": api_url(request, services),
+            "apiUrl": url,
             "status": machine.status.value,
             "replaced": data.replaces if data.replaces else None,
         }

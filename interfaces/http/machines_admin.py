@@ -55,9 +55,9 @@ class MachineAdminController(Controller):
         self, data: TokenBody, request: AnyRequest, services: Services, stamp: AuditStamp
     ) -> dict[str, Any]:
         """A single-use bootstrap token (10 minutes) and the two ways to use it."""
+        url = api_url(request, services)  # a bad Host is refused before a token is made
         token, expires = services.machines.create_bootstrap_token(data.name, stamp)
         services.projector.catch_up()
-        url = api_url(request, services)
         return {
             "token": token,
             "expiresAt": expires,

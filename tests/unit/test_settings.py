@@ -105,3 +105,35 @@ def test_non_postgres_url_is_rejected(tmp_path: Path, url: str) -> None:
         settings.state_db_url()
     with pytest.raises(InvalidInput):
         settings.event_store_env()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://keys.example.com", "http://localhost:8420/", "https://[::1]:8443/kl"]
+)
+def test_public_url_accepts_plain_urls(url: str, tmp_path: Path) -> None:
+    env = {"KEYLEDGER_DATA_DIR": str(tmp_path), "KEYLEDGER_PUBLIC_URL": url}
+    assert Settings.from_env(env).public_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["keys.example.com", "ftp://x", "https://x'; id; '", "https://x/$(id)", 'http://x"']
+)
+def test_public_url_refuses_anything_a_shell_or_json_could_read_as_code(
+    url: str, tmp_path: Path
+) -> None:
+    env = {"KEYLEDGER_DATA_DIR": str(tmp_path), "KEYLEDGER_PUBLIC_URL": url}
+    with pytest.raises(InvalidInput, match="KEYLEDGER_PUBLIC_URL"):
+        Settings.from_env(env)
+
+
+def test_server_log_and_data_dir_switches(tmp_path: Path) -> None:
+    off = Settings.from_env({"KEYLEDGER_DATA_DIR": str(tmp_path)})
+    assert (off.access_log, off.allow_open_data_dir) == (False, False)
+    on = Settings.from_env(
+        {
+            "KEYLEDGER_DATA_DIR": str(tmp_path),
+            "KEYLEDGER_ACCESS_LOG": "1",
+            "KEYLEDGER_ALLOW_OPEN_DATA_DIR": "yes",
+        }
+    )
+    assert (on.access_log, on.allow_open_data_dir) == (True, True)
