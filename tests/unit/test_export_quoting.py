@@ -12,14 +12,19 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
-from interfaces.cli import envvars
+from interfaces.cli import envvars, identity, main
+from tests.unit.http_stranger import Stranger, serving
 
 HOSTILE = [
     "plain",
@@ -272,3 +277,61 @@ def test_what_no_shell_can_carry_is_refused_whole(fmt: str) -> None:
     envvars.check_environ([("123", "x")])
     with pytest.raises(envvars.VariableError):
         envvars.check_environ([("A", "nul\0")])
+
+
+# Through the real CLI: a machine identity pointed at a server answering the export call.
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stranger]:
+    monkeypatch.setenv("KEYLEDGER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KEYLEDGER_IDENTITY", raising=False)
+    with serving() as server:
+        key = Ed25519PrivateKey.generate()
+        identity.write_identity(key, "m-1", "api", "vault_abcdefghij", server.url)
+        yield server
+
+
+def exported(*entries: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "secrets": [
+            {"id": f"sk_{i}", "name": n, "value": v, "fieldNames": None}
+            for i, (n, v) in enumerate(entries)
+        ]
+    }
+
+
+def test_export_prints_what_a_shell_reads_back(machine: Stranger, tmp_path: Path) -> None:
+    machine.answer(200, exported(("db-pass", "x';touch pwned;'$(id)`id`\n"), ("plain", "v")))
+    result = CliRunner().invoke(main.app, ["export"])
+    assert result.exit_code == 0, result.output
+    got = shell_read("sh", result.stdout, ["DB_PASS", "PLAIN"], "eval", tmp_path)
+    assert got == ["x';touch pwned;'$(id)`id`\n", "v"]
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "entries", "says"),
+    [
+        ("env", [("ok", "v"), ("nul", "a\0b")], "NUL"),
+        ("dotenv", [("ok", "v"), ("nul", "a\0b")], "NUL"),
+        ("env", [("ok", "v"), ("123", "v")], "123 is not a shell variable name"),
+        ("dotenv", [("ok", "v"), ("mixed", "it's $HOME")], "MIXED cannot be written as dotenv"),
+    ],
+)
+def test_export_refuses_whole_with_one_line(
+    machine: Stranger, fmt: str, entries: list[tuple[str, str]], says: str
+) -> None:
+    machine.answer(200, exported(*entries))
+    result = CliRunner().invoke(main.app, ["export", "--format", fmt])
+    assert result.exit_code == 1 and result.stdout == ""  # nothing partial
+    assert says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert "$HOME" not in result.stderr  # the variable is named, never its value
+
+
+def test_run_refuses_a_nul_before_starting_anything(machine: Stranger, tmp_path: Path) -> None:
+    machine.answer(200, exported(("nul", "a\0b")))
+    marker = tmp_path / "started"
+    result = CliRunner().invoke(main.app, ["run", "--all", "--", "touch", str(marker)])
+    assert result.exit_code == 1 and "NUL" in result.stderr
+    assert not marker.exists()
