@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -66,29 +67,92 @@ def duplicates(pairs: Iterable[tuple[str, str]]) -> list[str]:
     return dup
 
 
-def dotenv_quote(value: str) -> str:
-    """A dotenv value that reads back as exactly `value`.
+class VariableError(ValueError):
+    """A variable a format cannot carry exactly: the whole export is refused, nothing printed."""
 
-    Single quotes when the value holds a `$` (python-dotenv and docker compose expand
-    `${VAR}` inside double quotes, and have no common escape for it) and can be single
-    quoted; otherwise double quotes with backslash, quote and line breaks escaped.
+
+# What sh and bash accept after `export`, and what docker compose keeps (it drops
+# names starting with a digit).
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# In single-quoted dotenv python-dotenv reads `\\` as one backslash and docker compose as
+# two; a trailing backslash escapes the closing quote in both.
+_AMBIGUOUS_BACKSLASH = re.compile(r"\\(?:\\|\Z)")
+
+
+def check_environ(pairs: Iterable[tuple[str, str]]) -> None:
+    """What any environment can carry (`run`): a name without "=", no NUL anywhere."""
+    for name, value in pairs:
+        if not name or "=" in name or "\0" in name:
+            raise VariableError(
+                f"{name!r} cannot be an environment variable name (a secret name with no "
+                "letters or digits, or a bad --prefix)"
+            )
+        if "\0" in value:
+            raise VariableError(
+                f"The value of {name} holds a NUL byte, which no environment can carry"
+            )
+
+
+def _check_shell(name: str, value: str) -> None:
+    check_environ([(name, value)])
+    if not _SHELL_NAME.fullmatch(name):
+        raise VariableError(
+            f"{name} is not a shell variable name (it must not start with a digit): rename the "
+            "secret or use --format json"
+        )
+
+
+def shell_assignment(name: str, value: str) -> str:
+    """`export NAME='value'`: POSIX single quotes, so sh, dash and bash expand nothing."""
+    _check_shell(name, value)
+    return f"export {name}={shlex.quote(value)}\n"
+
+
+def dotenv_quote(value: str) -> str:
+    """A dotenv value python-dotenv and docker compose read back as exactly `value`, and
+    that runs nothing when a POSIX shell sources the file.
+
+    Without `$` and backticks: double quotes, escaping backslash, quote, LF and CR (both
+    parsers decode these; a shell keeps `\\n` as is). Otherwise single quotes, where
+    neither parser nor a shell expands anything and no escape exists: a `'` there, a CR
+    (python-dotenv reads files with universal newlines) or a backslash the parsers read
+    differently has no safe exact spelling, so `VariableError`.
     """
-    if "$" in value and not any(c in value for c in "'\n\r"):
-        return f"'{value}'"
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f'"{escaped}"'
+    if "$" not in value and "`" not in value:
+        escaped = (
+            value.replace("\\", "\\\\")
+            .replace('"', '\\"')
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+        return f'"{escaped}"'
+    if "'" in value or "\r" in value or _AMBIGUOUS_BACKSLASH.search(value):
+        raise VariableError(
+            "cannot be written as dotenv that python-dotenv and docker compose read back "
+            "exactly and a shell sources safely (a $ or ` together with a ', a carriage "
+            "return, a doubled backslash or a trailing one): use --format env or json"
+        )
+    return f"'{value}'"
+
+
+def dotenv_assignment(name: str, value: str) -> str:
+    _check_shell(name, value)
+    try:
+        return f"{name}={dotenv_quote(value)}\n"
+    except VariableError as exc:
+        raise VariableError(f"The value of {name} {exc}") from None
 
 
 def render(pairs: Iterable[tuple[str, str]], fmt: str) -> str:
-    """`env` (K=v), `dotenv` (K="v") or `json` (one object); later names win."""
+    """`env` (export K='v'), `dotenv` (K="v") or `json` (one object); later names win.
+
+    Raises `VariableError` before anything is written when a variable does not fit.
+    """
     mapping = dict(pairs)
     if fmt == "json":
         return json.dumps(mapping, indent=2) + "\n"
-    if fmt == "dotenv":
-        return "".join(f"{k}={dotenv_quote(v)}\n" for k, v in mapping.items())
-    return "".join(f"{k}={v}\n" for k, v in mapping.items())
+    line = dotenv_assignment if fmt == "dotenv" else shell_assignment
+    return "".join(line(k, v) for k, v in mapping.items())
 
 
 def masked(pairs: Iterable[tuple[str, str]], show_values: bool) -> str:

@@ -226,7 +226,11 @@ def register(app: typer.Typer) -> None:
         )
         pairs = envvars.flatten(entries["secrets"])
         _warn_duplicates(pairs)
-        emit_value(envvars.render(pairs, fmt.value))
+        try:
+            text = envvars.render(pairs, fmt.value)
+        except envvars.VariableError as exc:
+            fail(escape(str(exc)))
+        emit_value(text)
 
     @app.command(
         "run",
@@ -283,7 +287,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             pairs, watched = fetch_secrets(client, ids, project, prefix)
-        except MachineError as exc:
+            envvars.check_environ(pairs)
+        except (MachineError, envvars.VariableError) as exc:
             fail(escape(str(exc)))
         _warn_duplicates(pairs)
         if dry_run:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from interfaces.cli import agent, host, local, machines, operator, projects, rotation, secrets
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
-from interfaces.cli.output import emit_json, table, when
+from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
 
 app = typer.Typer(
     name="keyledger",
@@ -61,7 +64,17 @@ def tail(
 
 
 def run() -> None:
-    app()
+    """The console script. An answer or state the CLI did not foresee ends in one line
+    on stderr, not a traceback (KEYLEDGER_DEBUG=1 shows it)."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("KEYLEDGER_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"error: unexpected failure ({type(exc).__name__}); KEYLEDGER_DEBUG=1 shows where\n"
+        )
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

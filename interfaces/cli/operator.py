@@ -111,8 +111,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def logout(server: Server = None) -> None:
         """Revoke the session on the server and forget it locally."""
-        if load_session() is None:
+        session = load_session()
+        if session is None:
             say("Not logged in.")
+            return
+        if not session.get("server"):  # from before sessions named their server: unusable
+            forget_session()
+            say("Forgot a stored session that named no server.")
             return
         Api(server).post("/v1/admin/logout")
         forget_session()

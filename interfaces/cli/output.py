@@ -20,13 +20,14 @@ from rich.table import Table
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_AUTH = 3  # not logged in to the server the command names
 
 stdout = Console()
 stderr = Console(stderr=True)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    stderr.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    stderr.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -46,6 +47,12 @@ def when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Text a server sent, fit for one line of a terminal: no control characters."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat[:limit] + ("…" if len(flat) > limit else "")
 
 
 def _cell(value: Any) -> str:

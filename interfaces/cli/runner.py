@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+from interfaces.cli.envvars import VariableError, check_environ
 from interfaces.cli.output import stderr
 from interfaces.cli.signing import MachineClient, MachineError
 
@@ -119,7 +120,8 @@ class Supervisor:
     def _restart(self, changed: list[str]) -> None:
         try:
             pairs, watched = self.fetch()
-        except MachineError as exc:
+            check_environ(pairs)
+        except (MachineError, VariableError) as exc:
             tell(f"Secrets changed ({', '.join(changed)}) but re-fetching failed: {exc}")
             return
         tell(f"Secrets changed ({', '.join(changed)}): restarting {self.command[0]}.")

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from interfaces.cli.output import one_line
+
 USER_AGENT = "keyledger-cli/0.1.0"
 TIMEOUT = 15.0
 RETRYABLE = {429, 503}
@@ -85,9 +87,9 @@ def _error_message(response: httpx.Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200] or "request failed"
+        return one_line(response.text) or "request failed"
     message = data.get("error") if isinstance(data, dict) else None
-    return str(message) if message else "request failed"
+    return one_line(str(message)) if message else "request failed"
 
 
 class MachineClient:
