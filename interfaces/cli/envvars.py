@@ -103,9 +103,10 @@ def _check_shell(name: str, value: str) -> None:
 
 
 def shell_assignment(name: str, value: str) -> str:
-    """`export NAME='value'`: POSIX single quotes, so sh, dash and bash expand nothing."""
+    """`NAME='value'` (the product's `K=v`): POSIX single quotes, so sh, dash and bash
+    expand nothing; plain values stay unquoted, as `docker run --env-file` wants them."""
     _check_shell(name, value)
-    return f"export {name}={shlex.quote(value)}\n"
+    return f"{name}={shlex.quote(value)}\n"
 
 
 def dotenv_quote(value: str) -> str:
@@ -144,7 +145,7 @@ def dotenv_assignment(name: str, value: str) -> str:
 
 
 def render(pairs: Iterable[tuple[str, str]], fmt: str) -> str:
-    """`env` (export K='v'), `dotenv` (K="v") or `json` (one object); later names win.
+    """`env` (K='v'), `dotenv` (K="v") or `json` (one object); later names win.
 
     Raises `VariableError` before anything is written when a variable does not fit.
     """

@@ -145,10 +145,10 @@ def test_a_machine_reads_its_secrets(live: LiveServer, tmp_path: Path) -> None:
     assert host.ok("export", "--format", "json", "--project", pid).json() == expected
     assert host.ok("export", "--format", "json", "--project", other).json() == {}
     env_lines = host.ok("export").stdout.splitlines()
-    assert f"export DB_PASSWORD='{DB_PASSWORD}'" in env_lines and len(env_lines) == 4
+    assert f"DB_PASSWORD='{DB_PASSWORD}'" in env_lines and len(env_lines) == 4
     show = f"import json, os; print(json.dumps({{k: os.environ[k] for k in {list(expected)}}}))"
     evaluated = subprocess.run(
-        ["sh", "-c", f'eval "$(cat)" && exec {sys.executable} -c "$0"', show],
+        ["sh", "-c", f'set -a; eval "$(cat)" && exec {sys.executable} -c "$0"', show],
         input="\n".join(env_lines),
         capture_output=True,
         text=True,

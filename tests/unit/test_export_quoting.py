@@ -75,12 +75,14 @@ def names_for(values: list[str]) -> dict[str, str]:
 
 
 def shell_read(shell: str, script: str, names: list[str], how: str, tmp: Path) -> list[str]:
-    """Values as `shell` sees them after `eval "$(cat file)"`, `. file` or `set -a; . file`."""
+    """Values as `shell` sees them after `set -a` and `eval "$(cat file)"` or `. file`."""
     path = tmp / "exported.sh"
     path.write_text(script)
-    load = {"eval": f'eval "$(cat {path})"', "source": f". {path}", "set -a": f"set -a; . {path}"}[
-        how
-    ]
+    load = {
+        "eval": f'set -a; eval "$(cat {path})"',
+        "source": f"set -a; . {path}",
+        "set -a": f"set -a; . {path}",
+    }[how]
     # A child process proves the variables were exported, not only set.
     show = "printf '%s\\0' " + " ".join(f'"${{{n}}}"' for n in names) if names else "true"
     result = subprocess.run(
@@ -257,9 +259,9 @@ def test_dotenv_spelling() -> None:
 
 
 def test_env_spelling() -> None:
-    assert envvars.render([("A", "it's $x")], "env") == "export A='it'\"'\"'s $x'\n"
-    assert envvars.render([("A", "plain")], "env") == "export A=plain\n"
-    assert envvars.render([("A", "")], "env") == "export A=''\n"
+    assert envvars.render([("A", "it's $x")], "env") == "A='it'\"'\"'s $x'\n"
+    assert envvars.render([("A", "plain")], "env") == "A=plain\n"
+    assert envvars.render([("A", "")], "env") == "A=''\n"
 
 
 @pytest.mark.parametrize("fmt", ["env", "dotenv"])

@@ -109,7 +109,7 @@ def test_dotenv_escaping_and_rendering() -> None:
         envvars.dotenv_quote("it's $x")
     pairs = [("A", 'x"y'), ("B", "plain=1")]
     assert envvars.render(pairs, "dotenv") == 'A="x\\"y"\nB="plain=1"\n'
-    assert envvars.render(pairs, "env") == "export A='x\"y'\nexport B=plain=1\n"
+    assert envvars.render(pairs, "env") == "A='x\"y'\nB=plain=1\n"
     assert json.loads(envvars.render(pairs, "json")) == {"A": 'x"y', "B": "plain=1"}
     assert envvars.masked(pairs, show_values=False) == "A=****\nB=****\n"
     assert envvars.duplicates([("A", "1"), ("B", "2"), ("A", "3")]) == ["A"]
