@@ -80,7 +80,7 @@ class AgentBinding:
         machine = self._machine(machine_id)
         mid = machine.machine_id
         if machine.status is not MachineStatus.APPROVED:
-            raise Conflict(f"Machine {mid} is {machine.status.value}; only an approved one")
+            raise Conflict(f"Machine {mid} is {machine.status.value}: the agent must be approved")
         if secret.in_trash:
             raise Conflict(f"Secret {secret_id} is in the trash; restore it first")
         if mid not in self.ledger.project(secret.project_id).machines:
@@ -97,6 +97,7 @@ class AgentBinding:
         return schedule
 
     def unset_agent(self, secret_id: str, audit: AuditStamp) -> RotationSchedule:
+        self.ledger.secret(secret_id)  # an unknown secret is a 404, as everywhere
         schedule = self._managed(secret_id)
         mid = schedule.agent_machine_id
         stamp = dataclasses.replace(audit, machine_id=mid, detail=f"agent of {secret_id} unbound")
