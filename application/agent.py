@@ -38,6 +38,10 @@ class _Exit(Exception):
         self.code = code
 
 
+class _Gone(_Exit):
+    """403/404: the secret is deleted, access revoked or this machine is not its agent."""
+
+
 class SyncAgent:
     def __init__(
         self,
@@ -64,6 +68,7 @@ class SyncAgent:
         self.poll_interval = 10.0
         self.beat_at = 0.0
         self.db_error = ""
+        self.running = False  # past the start: the server knew this machine
 
     # -- entry -----------------------------------------------------------------
 
@@ -98,6 +103,7 @@ class SyncAgent:
             self._beat("error", f"{step}: {exc}")
             raise _Exit(EXIT_FAILURE) from None
         self._beat("healthy", "")
+        self.running = True
         in_flight = self.journal.load()
         if in_flight is not None:
             rotation_id, phase = in_flight
@@ -250,6 +256,9 @@ class SyncAgent:
         self.journal.save(rotation_id, "confirming")
         try:
             version = self._call(self.server.confirm, rotation_id)
+        except _Gone:
+            self._leave_live(rotation_id)
+            raise
         except SyncError as exc:
             if exc.status != 409:
                 raise
@@ -286,6 +295,20 @@ class SyncAgent:
         self.last_processed = rotation_id
         self.journal.clear()
 
+    def _leave_live(self, rotation_id: str) -> None:
+        """Refused at confirm (e.g. unbound): the applied value will never go live, so
+        put the live one back while this machine may still read it (else the next
+        agent does, at its start)."""
+        try:
+            user, password = self.server.live_credentials()
+            user = validate_username(user or self.managed_username)
+            self._db().set_password(user, password)
+        except (SyncError, ProviderError, InvalidInput) as exc:
+            self.log(f"agent: rotation {rotation_id} will not go live; cannot restore: {exc}")
+            return
+        self.log(f"agent: rotation {rotation_id} will not go live; restored the live password")
+        self.journal.clear()
+
     def _restore_live(self) -> None:
         user, password = self._live()
         try:
@@ -308,7 +331,8 @@ class SyncAgent:
     # -- server calls ------------------------------------------------------------
 
     def _call(self, fn: Callable[..., Any], *args: Any, config: bool = False) -> Any:
-        """Retry while the server is unreachable; exit on 403/404 (and 409 for config)."""
+        """Retry while the server is unreachable; exit on 403/404 (not, or no longer,
+        this secret's agent; access revoked; secret deleted)."""
         delay = 1.0
         while True:
             try:
@@ -323,12 +347,10 @@ class SyncAgent:
             delay = min(delay * 2, self.opts.max_backoff)
 
     def _gone_or_fatal(self, exc: SyncError, *, config: bool = False) -> None:
-        if exc.status in GONE:
+        # Once running, a 401 means the server no longer knows this machine: revoked.
+        if exc.status in GONE or (exc.status == 401 and self.running):
             self.log(f"agent: secret deleted or access revoked ({exc}); exiting")
-            raise _Exit(EXIT_OK)
-        if exc.status == 409 and config:
-            self.log("agent: another machine is this secret's agent (HTTP 409)")
-            raise _Exit(EXIT_FAILURE)
+            raise _Gone(EXIT_OK)
         if exc.status in (400, 401) and config:
             self.log(f"agent: the server refused the sync config: {exc}")
             raise _Exit(EXIT_FAILURE)

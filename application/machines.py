@@ -13,6 +13,7 @@ from typing import Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.agentbinding import released
 from application.ledger import Ledger
 from application.ports import Clock, SignatureVerifier
 from domain import ids
@@ -20,12 +21,14 @@ from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from domain.machine import Machine, MachineStatus, validate_machine_name, validate_public_key
 from domain.project import Project
+from domain.rotation import RotationSchedule
 from domain.secret import Secret
 from domain.tokens import BOOTSTRAP_TTL_MS, BootstrapToken, token_aggregate_id, token_digest
 from domain.vault import Vault
 
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{48}$")
 HOSTNAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+Changed = Machine | Secret | Project | RotationSchedule
 
 
 class AccessGraph(Protocol):
@@ -34,6 +37,10 @@ class AccessGraph(Protocol):
     def machine_grants(self, machine_id: str) -> list[str]: ...
 
     def machine_projects(self, machine_id: str) -> list[str]: ...
+
+    def machine_agencies(self, machine_id: str) -> list[str]:
+        """Managed secrets whose sync agent this machine is."""
+        ...
 
 
 def replace_payload(token: str, public_key_b64: str) -> bytes:
@@ -128,7 +135,7 @@ class MachineRegistry:
         if not HOSTNAME_PATTERN.fullmatch(hostname):
             raise InvalidInput("hostname must be 1–255 letters, digits, dots, dashes, underscores")
         machine_name = validate_machine_name(name or bootstrap.machine_name or hostname)
-        retired: list[Machine | Secret | Project] = []
+        retired: list[Changed] = []
         if replaces is not None:
             retired = self._retire(replaces, replaces_signature, token, public_key_b64, source_ip)
         machine = Machine(
@@ -149,7 +156,7 @@ class MachineRegistry:
 
     def _retire(
         self, old_id: str, signature: str | None, token: str, public_key_b64: str, ip: str
-    ) -> list[Machine | Secret | Project]:
+    ) -> list[Changed]:
         old = self.machine(old_id)
         try:
             raw = base64.b64decode(signature or "", validate=True)
@@ -210,9 +217,9 @@ class MachineRegistry:
         grants = sum(isinstance(c, Secret) for c in changed)
         return {"grants": grants, "projects": sum(isinstance(c, Project) for c in changed)}
 
-    def _revocation(self, machine: Machine, stamp: AuditStamp) -> list[Machine | Secret | Project]:
-        """The revoked machine plus every secret and project it must leave."""
-        changed: list[Machine | Secret | Project] = []
+    def _revocation(self, machine: Machine, stamp: AuditStamp) -> list[Changed]:
+        """The revoked machine plus every secret, project and agency it must leave."""
+        changed: list[Changed] = []
         for secret_id in self.graph.machine_grants(machine.machine_id):
             secret = self.ledger.secret(secret_id)
             if machine.machine_id in secret.grants:
@@ -223,6 +230,10 @@ class MachineRegistry:
             if machine.machine_id in project.machines:
                 project.remove_machine(machine.machine_id, stamp.with_detail("machine revoked"))
                 changed.append(project)
+        agencies = self.graph.machine_agencies(machine.machine_id)
+        now = self.clock.now_ms()
+        gone = stamp.with_detail("agent unbound: machine revoked")
+        changed += released(self.ledger, agencies, machine.machine_id, now, gone)
         machine.revoke(stamp)
         return [machine, *changed]
 
@@ -263,7 +274,15 @@ class MachineRegistry:
             if secret.project_id == project_id and machine.machine_id in secret.grants:
                 secret.revoke_grant(machine.machine_id, stamp.with_detail("removed from project"))
                 dropped.append(secret)
-        self.ledger.save_or_conflict(project, *dropped)
+        unbound = released(
+            self.ledger,
+            self.graph.machine_agencies(machine.machine_id),
+            machine.machine_id,
+            self.clock.now_ms(),
+            stamp.with_detail("agent unbound: removed from project"),
+            project_id=project.project_id,
+        )
+        self.ledger.save_or_conflict(project, *dropped, *unbound)
         return len(dropped)
 
     def grant(self, machine_id: str, secret_id: str, audit: AuditStamp) -> None:
@@ -280,8 +299,13 @@ class MachineRegistry:
     def revoke_grant(self, machine_id: str, secret_id: str, audit: AuditStamp) -> None:
         machine = self.machine(machine_id)
         secret = self.ledger.secret(secret_id)
-        secret.revoke_grant(machine.machine_id, self._about(machine, audit))
-        self.ledger.save_or_conflict(secret)
+        stamp = self._about(machine, audit)
+        secret.revoke_grant(machine.machine_id, stamp)
+        now = self.clock.now_ms()
+        unbound = released(
+            self.ledger, [secret_id], machine.machine_id, now, stamp.with_detail("agent unbound")
+        )
+        self.ledger.save_or_conflict(secret, *unbound)
 
     # -- IP allowlist ----------------------------------------------------------
 

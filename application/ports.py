@@ -129,7 +129,9 @@ class HeartbeatStore(Protocol):
 
     def beat(self, secret_id: str, machine_id: str, now_ms: int) -> None: ...
 
-    def last(self, secret_id: str) -> int | None: ...
+    def last(self, secret_id: str, machine_id: str) -> int | None:
+        """The last beat of `machine_id` for this secret (another machine's beat: None)."""
+        ...
 
 
 class RotationDirectory(Protocol):

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.audit import AuditStamp, action_for
+from domain.rotation import NO_AGENT
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def _rotation_created(e: Any, view: LedgerView) -> None:
             "next_due_ms": e.next_due_ms,
             "pending_rotation_id": None,
             "agent_machine_id": None,
-            "agent_status": "no agent",
+            "agent_status": NO_AGENT,
         },
     )
 
@@ -227,7 +228,13 @@ HANDLERS: dict[str, Handler] = {
     "keyledger.rotation.Rejected": _rotation(pending_rotation_id=None, held=0),
     "keyledger.rotation.Failed": _rotation(failed=1),
     "keyledger.rotation.RetryRequested": _rotation(failed=0),
-    "keyledger.rotation.AgentBound": _rotation(agent_machine_id=lambda e: e.machine_id),
+    "keyledger.rotation.Withdrawn": _rotation(
+        pending_rotation_id=None, held=0, next_due_ms=lambda e: e.next_due_ms
+    ),
+    "keyledger.rotation.AgentBound": _rotation(
+        agent_machine_id=lambda e: e.machine_id, agent_status=NO_AGENT
+    ),
+    "keyledger.rotation.AgentUnbound": _rotation(agent_machine_id=None, agent_status=NO_AGENT),
     "keyledger.rotation.AgentStatusChanged": _rotation(agent_status=lambda e: e.status),
     "keyledger.secret.Rotated": _secret_versioned,
     "keyledger.secret.RotationPromoted": _secret_versioned,

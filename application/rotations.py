@@ -7,6 +7,7 @@ do nothing when the work is no longer due, so running one twice is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -216,14 +217,17 @@ class Rotations:
                     )
                 )
             if schedule.pending_events:
-                self.ledger.save_or_conflict(schedule)
+                # Lost a race (a job or an agent saved it first): the next tick redoes it,
+                # and the other schedules are still swept.
+                with contextlib.suppress(Conflict):
+                    self.ledger.save_or_conflict(schedule)
 
     # -- status ----------------------------------------------------------------
 
     def agent_status(self, schedule: RotationSchedule, now_ms: int) -> str:
         if schedule.agent_machine_id is None:
             return NO_AGENT
-        last = self.heartbeats.last(schedule.secret_id)
+        last = self.heartbeats.last(schedule.secret_id, schedule.agent_machine_id)
         if last is None or now_ms - last > UNHEALTHY_AFTER_MS:
             return UNHEALTHY
         return ERROR if schedule.agent_status == ERROR else HEALTHY
@@ -258,7 +262,8 @@ class Rotations:
             out["agent"] = self.agent_status(schedule, self.clock.now_ms())
             out["agentMachineId"] = schedule.agent_machine_id
             out["agentError"] = schedule.last_agent_error or None
-            out["lastHeartbeatMs"] = self.heartbeats.last(secret_id)
+            agent = schedule.agent_machine_id
+            out["lastHeartbeatMs"] = self.heartbeats.last(secret_id, agent) if agent else None
             out["provider"] = schedule.managed.provider
             out["managedUsername"] = schedule.managed.username
             out["pendingRotationId"] = schedule.pending.rotation_id if schedule.pending else None

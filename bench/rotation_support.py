@@ -242,7 +242,7 @@ class Keyledger:
         self.machine = MachineClient(self.url, self.machine_id, key)
 
     def managed(self, db: Database) -> str:
-        """A managed secret for `db`, granted to the machine; returns its id."""
+        """A managed secret for `db`, granted to the machine and naming it the agent."""
         body = {
             "name": f"bench-{db.provider}",
             "provider": db.provider,
@@ -261,6 +261,7 @@ class Keyledger:
             self.post(f"/v1/admin/projects/{self.project_id}/managed-secrets", body)["id"]
         )
         self.post(f"/v1/admin/machines/{self.machine_id}/grants", {"secretId": secret_id})
+        self.post(f"/v1/admin/secrets/{secret_id}/set-agent", {"machineId": self.machine_id})
         return secret_id
 
     def start_agent(self, secret_id: str) -> Agent:

@@ -99,7 +99,9 @@ ACTIONS: dict[str, tuple[str, Severity] | None] = {
     "keyledger.rotation.Rejected": ("rotation_reject", Severity.HIGH),
     "keyledger.rotation.Failed": ("rotation_failed", Severity.HIGH),
     "keyledger.rotation.RetryRequested": ("rotation_retry", Severity.LOW),
-    "keyledger.rotation.AgentBound": ("agent_bind", Severity.MEDIUM),
+    "keyledger.rotation.Withdrawn": ("rotation_withdraw", Severity.MEDIUM),
+    "keyledger.rotation.AgentBound": ("agent_bind", Severity.HIGH),
+    "keyledger.rotation.AgentUnbound": ("agent_unbind", Severity.HIGH),
     "keyledger.rotation.AgentStatusChanged": ("agent_status_change", Severity.MEDIUM),
     "keyledger.token.Created": ("bootstrap_token_create", Severity.MEDIUM),
     "keyledger.token.Redeemed": None,
@@ -120,6 +122,7 @@ RECORD_SEVERITY: dict[str, Severity] = {
     "secret_read": Severity.INFO,
     "secret_read_denied": Severity.MEDIUM,
     "agent_sync": Severity.INFO,
+    "agent_denied": Severity.HIGH,
 }
 
 

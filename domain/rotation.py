@@ -254,11 +254,61 @@ class RotationSchedule(Aggregate):
         self.failures = 0
         self.last_error = ""
 
-    # -- the agent -------------------------------------------------------------
+    # -- the agent: named by the operator, never self-chosen --------------------
+
+    def set_agent(self, machine_id: str, now_ms: int, audit: AuditStamp) -> None:
+        """Name the machine that may fetch the connection and confirm rotations.
+
+        Replacing another agent withdraws a pending rotation it may have seen: that
+        value must never go live, so a fresh one is due at once instead."""
+        if self.managed is None:
+            raise InvalidInput(f"{self.secret_id} is not a managed secret")
+        self._require_active()
+        if self.agent_machine_id == machine_id:
+            raise Conflict(f"Machine {machine_id} is already the agent of {self.secret_id}")
+        if self.agent_machine_id is not None:
+            self._withdraw(now_ms, audit, "the agent changed")
+        self._agent_bound(machine_id, audit)
+
+    def unset_agent(self, now_ms: int, audit: AuditStamp) -> None:
+        if self.agent_machine_id is None:
+            raise Conflict(f"{self.secret_id} has no agent")
+        self._withdraw(now_ms, audit, "the agent was unbound")
+        self._agent_unbound(audit)
+
+    def release_agent(self, machine_id: str, now_ms: int, audit: AuditStamp) -> bool:
+        """Unbind `machine_id` if it is the agent (a revoke or removal cascades here)."""
+        if self.agent_machine_id != machine_id:
+            return False
+        self.unset_agent(now_ms, audit)
+        return True
+
+    def _withdraw(self, now_ms: int, audit: AuditStamp, why: str) -> None:
+        if self.pending is not None:
+            rotation_id = self.pending.rotation_id
+            self._withdrawn(
+                rotation_id,
+                min(self.next_due_ms, now_ms),
+                audit.with_detail(f"rotation {rotation_id} withdrawn: {why}"),
+            )
+
+    @event("Withdrawn", topic="keyledger.rotation.Withdrawn")
+    def _withdrawn(self, rotation_id: str, next_due_ms: int, audit: AuditStamp) -> None:
+        self.pending = None
+        self.held = False
+        self.next_due_ms = next_due_ms
 
     @event("AgentBound", topic="keyledger.rotation.AgentBound")
-    def bind_agent(self, machine_id: str, audit: AuditStamp) -> None:
+    def _agent_bound(self, machine_id: str, audit: AuditStamp) -> None:
         self.agent_machine_id = machine_id
+        self.agent_status = NO_AGENT  # until the new agent's first heartbeat
+        self.last_agent_error = ""
+
+    @event("AgentUnbound", topic="keyledger.rotation.AgentUnbound")
+    def _agent_unbound(self, audit: AuditStamp) -> None:
+        self.agent_machine_id = None
+        self.agent_status = NO_AGENT
+        self.last_agent_error = ""
 
     def change_agent_status(self, status: str, error: str, audit: AuditStamp) -> None:
         if status != self.agent_status or (status == ERROR and error != self.last_agent_error):

@@ -24,10 +24,12 @@ class SqlHeartbeatStore:
                 )
             )
 
-    def last(self, secret_id: str) -> int | None:
+    def last(self, secret_id: str, machine_id: str) -> int | None:
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(heartbeats.c.beat_ms).where(heartbeats.c.secret_id == secret_id)
+                select(heartbeats.c.beat_ms).where(
+                    heartbeats.c.secret_id == secret_id, heartbeats.c.machine_id == machine_id
+                )
             ).scalar()
         return int(value) if value is not None else None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from application.access import MachineGate
 from application.accesslog import AccessLog, PendingRecord, RecordWriter
 from application.accounts import OperatorAccounts
+from application.agentbinding import AgentBinding
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.ports import HeadWatch
@@ -63,6 +64,7 @@ class Services:
     records: RecordWriter
     rotations: Rotations
     sync: SyncPlane
+    agents: AgentBinding
     jobs: RotationJobs
 
     def close(self) -> None:
@@ -184,5 +186,6 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         records=records,
         rotations=rotations,
         sync=SyncPlane(ledger, gate, heartbeats),
+        agents=AgentBinding(ledger, clock),
         jobs=jobs,
     )

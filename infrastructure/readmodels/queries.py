@@ -14,6 +14,7 @@ from infrastructure.database import (
     machines,
     memberships,
     projects,
+    rotations,
     secret_versions,
     secrets_table,
 )
@@ -165,6 +166,11 @@ class ReadModels:
                     select(memberships.c.project_id).where(memberships.c.machine_id == machine_id)
                 )
             ]
+
+    def machine_agencies(self, machine_id: str) -> list[str]:
+        query = select(rotations.c.secret_id).where(rotations.c.agent_machine_id == machine_id)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
 
     def machines(self, status: str | None = None) -> list[dict[str, Any]]:
         grant_counts = (

@@ -170,8 +170,9 @@ def test_(
 def start(secret: SecretOpt, identity: IdentityOpt = None, vault: VaultOpt = None) -> None:
     """Run the agent in the foreground until SIGTERM/Ctrl-C (exit 0).
 
-    Exits 0 when stopped or when the secret is deleted / access is revoked, and 1
-    when it cannot work (database admin test failed, another machine is the agent).
+    Exits 0 when stopped, when the secret is deleted, access is revoked or this
+    machine is not (or no longer) the secret's agent (`keyledger secret set-agent`),
+    and 1 when it cannot work (database admin test failed).
     Drills: env KEYLEDGER_AGENT_APPLY_DELAY_MS pauses between apply and verify.
     """
     check_id(secret)

@@ -1,4 +1,4 @@
-"""`keyledger secret create-managed|rotate|status|retry-rotation|schedule …`.
+"""`keyledger secret create-managed|set-agent|unset-agent|rotate|status|retry-rotation|schedule …`.
 
 The admin password of a managed secret's database comes in on stdin, never argv.
 """
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from interfaces.cli.client import Api
+from interfaces.cli.machines import seg
 from interfaces.cli.options import Json, Server, read_stdin_value
 from interfaces.cli.output import emit_json, say, usage, when
 
@@ -47,6 +48,10 @@ def _describe(status: dict[str, Any]) -> str:
         lines.append("  schedule: none")
     if status.get("agent") is not None:
         agent = status["agent"]
+        if status.get("agentMachineId"):
+            agent += f", machine {status['agentMachineId']}"
+        else:
+            agent += f" (name one: keyledger secret set-agent {status['secretId']} <machineId>)"
         if status.get("agentError"):
             agent += f" ({status['agentError']})"
         lines.append(f"  agent: {agent}")
@@ -127,9 +132,33 @@ def register(app: typer.Typer) -> None:
         _show(
             result,
             json_out,
-            f"Created managed secret {result['name']} ({result['id']}); grant it to the agent "
-            f"machine, then run `keyledger agent start --secret {result['id']}` there.",
+            f"Created managed secret {result['name']} ({result['id']}). Grant it to the agent "
+            f"machine, name that machine with `keyledger secret set-agent {result['id']} "
+            f"<machineId>`, then run `keyledger agent start --secret {result['id']}` there.",
         )
+
+    @app.command("set-agent")
+    def set_agent(
+        secret_id: SecretId,
+        machine_id: Annotated[str, typer.Argument(help="The agent machine's id (a UUID).")],
+        server: Server = None,
+        json_out: Json = False,
+    ) -> None:
+        """Name the machine whose sync agent applies this managed secret's rotations.
+
+        Only that machine gets the admin connection and may confirm or reject; it must
+        be approved, in the secret's project and granted the secret. Naming another
+        machine replaces it (a rotation pending then is withdrawn and issued afresh).
+        """
+        body = {"machineId": machine_id}
+        result = Api(server).post(f"/v1/admin/secrets/{seg(secret_id)}/set-agent", body)
+        _show(result, json_out, f"Machine {machine_id} is now the agent of {secret_id}.")
+
+    @app.command("unset-agent")
+    def unset_agent(secret_id: SecretId, server: Server = None, json_out: Json = False) -> None:
+        """No machine is the agent any more (its agent exits at its next call)."""
+        result = Api(server).post(f"/v1/admin/secrets/{seg(secret_id)}/unset-agent")
+        _show(result, json_out, f"{secret_id} has no agent now; rotations wait for the next one.")
 
     @app.command("rotate")
     def rotate(secret_id: SecretId, server: Server = None, json_out: Json = False) -> None:

@@ -15,7 +15,7 @@ from domain.rotation import RotationPolicy
 from domain.values import Charset
 from interfaces.bootstrap import Services
 from interfaces.http.deps import provide_operator, provide_stamp
-from interfaces.http.schemas import ManagedSecretBody, ScheduleBody
+from interfaces.http.schemas import MachineIdBody, ManagedSecretBody, ScheduleBody
 from interfaces.http.vault import _check, _secret
 
 
@@ -101,6 +101,22 @@ class RotationAdminController(Controller):
     def retry(self, secret_id: str, services: Services, stamp: AuditStamp) -> dict[str, Any]:
         _check(ids.SECRET, secret_id, "Secret")
         services.rotations.retry(secret_id, stamp)
+        return services.rotations.status(secret_id)
+
+    @post("/secrets/{secret_id:str}/set-agent", sync_to_thread=True, status_code=200)
+    def set_agent(
+        self, secret_id: str, data: MachineIdBody, services: Services, stamp: AuditStamp
+    ) -> dict[str, Any]:
+        """Name the machine that runs this managed secret's sync agent (re-binding too)."""
+        _check(ids.SECRET, secret_id, "Secret")
+        services.agents.set_agent(secret_id, data.machine_id, stamp)
+        return services.rotations.status(secret_id)
+
+    @post("/secrets/{secret_id:str}/unset-agent", sync_to_thread=True, status_code=200)
+    def unset_agent(self, secret_id: str, services: Services, stamp: AuditStamp) -> dict[str, Any]:
+        """No machine is the agent any more: sync-config, confirm, reject answer 403."""
+        _check(ids.SECRET, secret_id, "Secret")
+        services.agents.unset_agent(secret_id, stamp)
         return services.rotations.status(secret_id)
 
     @get("/secrets/{secret_id:str}/rotation", sync_to_thread=True)

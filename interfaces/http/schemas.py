@@ -66,6 +66,10 @@ class MachineRenameBody(_Body):
     name: str
 
 
+class MachineIdBody(_Body):
+    machine_id: str
+
+
 class RevokeBody(_Body):
     preview: bool = False
 

@@ -256,10 +256,14 @@ class Harness:
         username = username or self.role_name()
         return create_managed(self.op, self.project_id, self.pg, username, **overrides), username
 
-    def machine(self, name: str, secret_id: str) -> Machine:
-        return register_machine(
+    def machine(self, name: str, secret_id: str, *, agent: bool = False) -> Machine:
+        """A machine granted `secret_id`; with `agent`, also named its sync agent."""
+        machine = register_machine(
             self.live, self.op, name, project_id=self.project_id, grants=(secret_id,)
         )
+        if agent:
+            self.op.set_agent(secret_id, machine.machine_id)
+        return machine
 
     def agent(self, machine: Machine, secret_id: str, *, delay_ms: int = 0) -> AgentProcess:
         """Start an agent; restarting one for the same machine reuses its home (journal)."""

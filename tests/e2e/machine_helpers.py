@@ -119,6 +119,14 @@ class Operator:
     def revoke_grant(self, machine_id: str, secret_id: str) -> Any:
         return self.post(f"/v1/admin/machines/{machine_id}/grants/{secret_id}/revoke")
 
+    def set_agent(self, secret_id: str, machine_id: str, expect: int | None = None) -> Any:
+        """Name a managed secret's sync agent (the only machine that gets sync-config)."""
+        body = {"machineId": machine_id}
+        return self.post(f"/v1/admin/secrets/{secret_id}/set-agent", body, expect=expect)
+
+    def unset_agent(self, secret_id: str, expect: int | None = None) -> Any:
+        return self.post(f"/v1/admin/secrets/{secret_id}/unset-agent", expect=expect)
+
     # -- allowlist, seal, audit -------------------------------------------------
 
     def allow(self, cidr: str, label: str = "") -> Any:

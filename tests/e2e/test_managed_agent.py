@@ -47,7 +47,7 @@ def started(
 ) -> tuple[str, str, Machine, AgentProcess]:
     """A managed secret, its agent machine and running agent (which created the role)."""
     secret_id, user = h.managed()
-    machine = h.machine(name, secret_id)
+    machine = h.machine(name, secret_id, agent=True)
     agent = h.agent(machine, secret_id, delay_ms=delay_ms)
     agent.wait_for_line(f"created database user {user} with the live password")
     h.wait_healthy(secret_id)
@@ -56,7 +56,7 @@ def started(
 
 def test_happy_path_rotation_lands_in_db_and_vault_together(h: Harness) -> None:
     secret_id, user = h.managed()
-    machine = h.machine("agent", secret_id)
+    machine = h.machine("agent", secret_id, agent=True)
     agent = h.agent(machine, secret_id)
     agent.wait_for_line(f"created database user {user} with the live password")
     h.wait_healthy(secret_id)

@@ -46,7 +46,7 @@ def started(
     if own_admin:  # a dedicated CREATEROLE admin the test may lock out
         admin = h.admin_role()
     secret_id, user = h.managed(adminUser=admin[0], adminPass=admin[1])
-    machine = h.machine("agent", secret_id)
+    machine = h.machine("agent", secret_id, agent=True)
     agent = h.agent(machine, secret_id, delay_ms=delay_ms)
     agent.wait_for_line(f"created database user {user} with the live password")
     h.wait_healthy(secret_id)
@@ -161,21 +161,33 @@ def test_deleted_secret_stops_the_agent_cleanly(h: Harness) -> None:
     assert db_accepts(h.pg, user, live["password"])  # nothing half-done on the way out
 
 
-def test_revoked_access_stops_the_agent_cleanly(h: Harness) -> None:
+UNBINDINGS = {
+    "revoke-grant": lambda h, m, s: h.op.revoke_grant(m.machine_id, s),
+    "unset-agent": lambda h, m, s: h.op.unset_agent(s),
+    "remove-from-project": lambda h, m, s: h.op.remove_from_project(m.machine_id, h.project_id),
+    "revoke-machine": lambda h, m, s: h.op.revoke(m.machine_id),
+}
+
+
+@pytest.mark.parametrize("how", list(UNBINDINGS))
+def test_unbinding_the_agent_stops_it_cleanly(h: Harness, how: str) -> None:
     secret_id, user, _admin, machine, agent = started(h)
     live = live_credentials(h.live, machine, secret_id)
-    h.op.revoke_grant(machine.machine_id, secret_id)
+    UNBINDINGS[how](h, machine, secret_id)
     assert agent.wait(10) == 0, agent.text()[-2000:]
     assert "secret deleted or access revoked" in agent.text()
+    assert h.status(secret_id)["agentMachineId"] is None  # unbound, not merely refused
+    assert "agent_unbind" in [e["action"] for e in h.op.audit()]
     assert db_accepts(h.pg, user, live["password"])
 
 
-def test_second_agent_is_refused_and_the_first_keeps_working(h: Harness) -> None:
+def test_a_granted_machine_that_is_not_the_agent_is_refused(h: Harness) -> None:
     secret_id, user, _admin, machine, agent = started(h)
-    other = h.machine("second", secret_id)
+    other = h.machine("second", secret_id)  # granted read, never named the agent
     intruder = h.agent(other, secret_id)
-    assert intruder.wait(30) == 1, intruder.text()[-2000:]
-    assert "another machine is this secret's agent (HTTP 409)" in intruder.text()
+    assert intruder.wait(30) == 0, intruder.text()[-2000:]
+    assert f"is not the agent of {secret_id}" in intruder.text()
+    assert h.pg.admin[1] not in intruder.text()
 
     assert agent.returncode is None
     live = live_credentials(h.live, machine, secret_id)
@@ -185,3 +197,37 @@ def test_second_agent_is_refused_and_the_first_keeps_working(h: Harness) -> None
     assert db_accepts(h.pg, user, now["password"])
     assert not db_accepts(h.pg, user, live["password"])
     assert h.status(secret_id)["agentMachineId"] == machine.machine_id
+
+
+def test_rebinding_hands_the_secret_to_the_new_agent(h: Harness) -> None:
+    secret_id, user, _admin, _first_machine, first = started(h)
+    second_machine = h.machine("second", secret_id)
+    h.op.set_agent(secret_id, second_machine.machine_id)
+    assert first.wait(10) == 0, first.text()[-2000:]
+    second = h.agent(second_machine, secret_id)
+    h.wait_healthy(secret_id)
+    confirmed(h, second, secret_id, 2)
+    now = live_credentials(h.live, second_machine, secret_id)
+    assert db_accepts(h.pg, user, now["password"])
+    assert h.status(secret_id)["agentMachineId"] == second_machine.machine_id
+
+
+def test_unbound_mid_rotation_puts_the_live_password_back(h: Harness) -> None:
+    # The drill delay holds the agent between apply and verify; it is unbound there.
+    secret_id, user, _admin, machine, agent = started(h, delay_ms=4000)
+    live = live_credentials(h.live, machine, secret_id)
+    rotation_id = h.rotate(secret_id)
+    agent.wait_for_line(f"rotation {rotation_id} pending for {user}: applying")
+    pending = pending_credentials(h.live, machine, secret_id)
+    assert pending is not None
+    wait_until(lambda: db_accepts(h.pg, user, pending["password"]), "the apply", timeout=3)
+    h.op.unset_agent(secret_id)
+
+    assert agent.wait(15) == 0, agent.text()[-2000:]
+    assert f"rotation {rotation_id} will not go live; restored the live password" in agent.text()
+    status = h.status(secret_id)
+    assert status["version"] == 1 and status["pendingRotationId"] != rotation_id, status
+    assert live_credentials(h.live, machine, secret_id) == live
+    assert db_accepts(h.pg, user, live["password"])  # the live secret still works
+    assert not db_accepts(h.pg, user, pending["password"])
+    assert "rotation_withdraw" in [e["action"] for e in h.op.audit()]

@@ -1,7 +1,7 @@
 """The issue's walkthrough, per provider, through the real CLI and a real agent process.
 
-operator: `secret create-managed` → `grant` → agent host: `agent test`, `agent start`
-→ operator: `secret rotate`, `secret status --json` → app: the official SDK's
+operator: `secret create-managed` → `grant` → `secret set-agent` → agent host: `agent test`,
+`agent start` → operator: `secret rotate`, `secret status --json` → app: the official SDK's
 `get_fields` returns the password the database accepts (and the old one is refused).
 """
 
@@ -93,6 +93,7 @@ def test_walkthrough(
 
     machine = register_machine(live, op, f"agent-{provider}", project_id=project_id)
     live.ok("grant", machine.machine_id, secret_id)
+    live.ok("secret", "set-agent", secret_id, machine.machine_id)  # only it gets sync-config
     agent_env = {**live.env, "KEYLEDGER_IDENTITY": str(machine.identity_path)}
     agent_env["KEYLEDGER_HOME"] = str(tmp_path / "agent-home")
 

@@ -59,6 +59,7 @@ def world(live: LiveServer) -> tuple[Operator, str, str, Machine]:
     project_id = op.project("db")
     secret = managed(op, project_id)
     agent = register_machine(live, op, "agent", project_id=project_id, grants=(secret["id"],))
+    op.set_agent(secret["id"], agent.machine_id)
     return op, project_id, secret["id"], agent
 
 
@@ -75,9 +76,10 @@ def test_promote_reject_fail_and_retry(live: LiveServer, world: Any) -> None:
     assert data["managedUsername"] == "orders_app"
     assert data["pendingRotationId"] is None and data["rotationStatus"] == "none"
 
-    # A second machine is refused: the secret is locked to its first agent.
+    # A second granted machine is refused: only the named agent gets the connection.
     other = register_machine(live, op, "other", project_id=project_id, grants=(secret_id,))
-    assert agent_call(live, other, "sync-config", secret_id).status_code == 409
+    refused = agent_call(live, other, "sync-config", secret_id)
+    assert refused.status_code == 403 and "adminPass" not in refused.text
 
     beat = agent_call(live, agent, "agent/heartbeat", secret_id, {"status": "healthy"})
     assert beat.status_code == 200, beat.text
@@ -162,6 +164,9 @@ def test_deleted_is_404_and_revoked_is_403(live: LiveServer, world: Any) -> None
     op.revoke_grant(agent.machine_id, secret_id)
     assert agent_call(live, agent, "sync-config", secret_id).status_code == 403
     op.grant(agent.machine_id, secret_id)
+    # Revoking the grant unbound it: a new grant alone does not make it the agent again.
+    assert agent_call(live, agent, "sync-config", secret_id).status_code == 403
+    op.set_agent(secret_id, agent.machine_id)
     assert agent_call(live, agent, "sync-config", secret_id).status_code == 200
     op.delete(secret_id)
     assert agent_call(live, agent, "sync-config", secret_id).status_code == 404

@@ -126,7 +126,7 @@ def test_pending_rotation_is_held_while_the_agent_is_silent(services: Services) 
     clock = _wire(services)
     secret_id = _managed(services)
     schedule = services.rotations.schedule(secret_id)
-    schedule.bind_agent("agent-machine", OPERATOR)
+    schedule.set_agent("agent-machine", clock.now_ms(), OPERATOR)
     services.ledger.save(schedule)
     services.heartbeats = services.rotations.heartbeats
     services.rotations.heartbeats.beat(secret_id, "agent-machine", clock.now_ms())

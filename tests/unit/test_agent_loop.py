@@ -262,12 +262,52 @@ def test_revoked_or_deleted_while_running_exits_cleanly(tmp_path, status: int) -
     assert "secret deleted or access revoked" in h.log()
 
 
-def test_another_agent_owns_the_secret(tmp_path) -> None:
-    server = FakeServer(pending="rot_1")
-    server.fail("sync_config", 409)
+def test_machine_revoked_while_running_exits_cleanly(tmp_path) -> None:
+    # A revoked machine is unknown to the gate (401): once running, that ends the agent.
+    server = FakeServer()
+    h = Harness(tmp_path, server, FakeDatabase())
+    h.thread.start()
+    time.sleep(0.2)
+    server.fail("wait", *([401] * 50))
+    server.fail("sync_config", *([401] * 50))
+    h.thread.join(5)
+    assert not h.thread.is_alive() and h.code == 0
+    assert "secret deleted or access revoked" in h.log()
+
+
+def test_unknown_machine_at_start_exits_1(tmp_path) -> None:
+    server = FakeServer()
+    server.fail("sync_config", 401)
     h = Harness(tmp_path, server, FakeDatabase())
     assert h.agent.run() == 1
-    assert "another machine is this secret's agent" in h.log()
+
+
+def test_unbound_at_confirm_restores_the_live_password_and_exits(tmp_path) -> None:
+    # The operator named another agent (or unset it) while this one was applying: its
+    # value will never go live, so the database must not keep it.
+    server, db = FakeServer(pending="rot_1"), FakeDatabase()
+    server.fail("confirm", 403)
+    h = Harness(tmp_path, server, db)
+    assert h.agent.run() == 0
+    assert db.applied == [NEW, LIVE] and db.users[USER] == LIVE
+    assert not server.confirmed and h.journal.load() is None
+    assert "will not go live; restored the live password" in h.log()
+    assert "secret deleted or access revoked" in h.log()
+
+
+def test_unbound_and_unreadable_at_confirm_still_exits(tmp_path) -> None:
+    server, db = FakeServer(pending="rot_1"), FakeDatabase()
+    server.fail("confirm", 403)
+    refuse_confirm = server.confirm
+
+    def confirm(rotation_id: str) -> int:
+        server.fail("live", 403)  # grant revoked too: the next agent restores at its start
+        return refuse_confirm(rotation_id)
+
+    server.confirm = confirm  # type: ignore[method-assign]
+    h = Harness(tmp_path, server, db)
+    assert h.agent.run() == 0
+    assert db.applied == [NEW] and "cannot restore" in h.log()
 
 
 def test_admin_test_failure_reports_error_and_exits_1(tmp_path) -> None:
