@@ -110,18 +110,20 @@ class LedgerCache:
 
     def secret(self, secret_id: str) -> Secret:
         try:
-            secret: Secret = self.get(ids.aggregate_id(secret_id))
+            secret = self.get(ids.aggregate_id(ids.require(ids.SECRET, secret_id)))
         except AggregateNotFoundError:
-            raise NotFound(f"Secret {secret_id[:40]} not found") from None
-        if secret.purged:
+            secret = None
+        if not isinstance(secret, Secret) or secret.purged:
             raise NotFound(f"Secret {secret_id[:40]} not found")
         return secret
 
     def project(self, project_id: str) -> Project:
         try:
-            project: Project = self.get(ids.aggregate_id(project_id))
+            project = self.get(ids.aggregate_id(ids.require(ids.PROJECT, project_id)))
         except AggregateNotFoundError:
-            raise NotFound(f"Project {project_id[:40]} not found") from None
+            project = None
+        if not isinstance(project, Project):
+            raise NotFound(f"Project {project_id[:40]} not found")
         return project
 
 

@@ -64,13 +64,17 @@ class Ledger(Application[UUID]):
         return vault
 
     def project(self, project_id: str) -> Project:
-        project: Project = self._get(ids.aggregate_id(project_id), f"Project {project_id}")
+        what = f"Project {project_id[:40]}"
+        project = self._get(ids.aggregate_id(ids.require(ids.PROJECT, project_id)), what)
+        if not isinstance(project, Project):
+            raise NotFound(f"{what} not found")
         return project
 
     def secret(self, secret_id: str) -> Secret:
-        secret: Secret = self._get(ids.aggregate_id(secret_id), f"Secret {secret_id}")
-        if secret.purged:
-            raise NotFound(f"Secret {secret_id} not found")
+        what = f"Secret {secret_id[:40]}"
+        secret = self._get(ids.aggregate_id(ids.require(ids.SECRET, secret_id)), what)
+        if not isinstance(secret, Secret) or secret.purged:
+            raise NotFound(f"{what} not found")
         return secret
 
     def save_or_conflict(self, *aggregates: Any) -> None:

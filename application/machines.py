@@ -68,9 +68,11 @@ class MachineRegistry:
 
     def machine(self, machine_id: str) -> Machine:
         try:
-            machine: Machine = self.ledger.repository.get(uuid.UUID(parse_machine_id(machine_id)))
+            machine: object = self.ledger.repository.get(uuid.UUID(parse_machine_id(machine_id)))
         except AggregateNotFoundError:
-            raise NotFound(f"Machine {machine_id} not found") from None
+            machine = None
+        if not isinstance(machine, Machine):  # a UUID naming another kind of aggregate
+            raise NotFound(f"Machine {machine_id[:40]} not found")
         return machine
 
     def _vault(self) -> Vault:

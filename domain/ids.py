@@ -12,6 +12,8 @@ import secrets
 import string
 import uuid
 
+from domain.errors import NotFound
+
 _ALPHABET = string.ascii_lowercase + string.digits
 _NAMESPACE = uuid.UUID("6f1c7a52-39a4-4c55-9a53-6b2f1f3a0c11")
 
@@ -21,9 +23,8 @@ SECRET = "sk_"  # noqa: S105 - an id prefix, not a password
 USER = "usr_"
 ROTATION = "rot_"
 
-_PATTERNS = {
-    prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in (VAULT, PROJECT, SECRET, USER)
-}
+_KINDS = {VAULT: "Vault", PROJECT: "Project", SECRET: "Secret", USER: "User", ROTATION: "Rotation"}
+_PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 
 
 def new_public_id(prefix: str) -> str:
@@ -32,7 +33,18 @@ def new_public_id(prefix: str) -> str:
 
 
 def is_public_id(prefix: str, value: str) -> bool:
-    return bool(_PATTERNS[prefix].fullmatch(value))
+    return isinstance(value, str) and bool(_PATTERNS[prefix].fullmatch(value))
+
+
+def require(prefix: str, value: str) -> str:
+    """`value` if it is an id of this kind, else NotFound like any unknown id.
+
+    A `proj_…` where a secret is meant must never load the project's aggregate as if it
+    were a secret: checked here, before any lookup, by every service that takes an id.
+    """
+    if not is_public_id(prefix, value):
+        raise NotFound(f"{_KINDS[prefix]} {str(value)[:40]} not found")
+    return value
 
 
 def aggregate_id(public_id: str) -> uuid.UUID:

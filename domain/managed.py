@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from domain import redis_acl
 from domain.errors import InvalidInput
 
 # Letters, digits, underscore; at most 63 (PostgreSQL's identifier limit).
@@ -56,7 +57,8 @@ class Connection:
     """How the agent reaches the database with admin rights (never stored in plain).
 
     `options` carries provider specifics: mysql `userHost` (default "%"), mongodb
-    `authDatabase` (default "admin"), redis `mode` ("acl" default | "requirepass").
+    `authDatabase` (default "admin"), redis `mode` ("acl" default | "requirepass")
+    and `aclRules` (the new user's rules, see `domain.redis_acl`).
     """
 
     provider: ProviderType
@@ -78,6 +80,14 @@ class Connection:
             raise InvalidInput("admin user is required")
         if len(self.admin_user) > 128 or len(self.admin_pass) > 1024:
             raise InvalidInput("admin user or password is too long")
+        if redis_acl.OPTION in self.options:
+            if self.provider is not ProviderType.REDIS or self.options.get("mode") not in (
+                None,
+                "",
+                "acl",
+            ):
+                raise InvalidInput("aclRules applies to redis in mode acl only")
+            redis_acl.parse_rules(self.options[redis_acl.OPTION])
 
     def to_wire(self) -> dict[str, Any]:
         """The `connection` object of sync-config (and of the sealed blob)."""

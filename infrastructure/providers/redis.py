@@ -1,8 +1,10 @@
 """Redis: rotate an ACL user's password (mode "acl") or `requirepass` (mode "requirepass").
 
 Choices, so a rotation never widens or narrows what a client may do:
-- create_user: `ACL SETUSER u on >pw ~* &* +@all`, the reach a password-only client
-  has today; an operator may narrow it afterwards, because
+- create_user: `ACL SETUSER u on >pw` + the secret's `aclRules`, by default
+  `+@all -@admin -@dangerous ~* &*`: an application credential must not be able to
+  create users or rewrite ACLs (a leaked one would outlive every rotation); an
+  operator may narrow it at creation or afterwards, because
 - set_password: `ACL SETUSER u resetpass >pw` keeps every other rule of the user.
 - After a change, `ACL SAVE` when the server has an `aclfile`, so a restart keeps it.
 - mode "requirepass": the managed user is the `default` user; `CONFIG SET requirepass`
@@ -26,6 +28,7 @@ from redis.retry import Retry
 
 from application.ports import ProviderError
 from domain.managed import Connection
+from domain.redis_acl import rules_for
 from infrastructure.providers.common import CONNECT_TIMEOUT_S, checked_username, fail
 
 _MODES = ("acl", "requirepass")
@@ -106,7 +109,8 @@ class RedisProvider:
             raise ProviderError("requirepass mode manages the default user: nothing to create")
         if self.user_exists(name):
             raise ProviderError(f"Redis ACL user {name!r} already exists")
-        self._acl_change(name, password, "on", f">{password}", "~*", "&*", "+@all")
+        rules = rules_for(self._c.options)
+        self._acl_change(name, password, "on", f">{password}", *rules)
 
     def set_password(self, username: str, password: str) -> None:
         name = checked_username(username)

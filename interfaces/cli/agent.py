@@ -89,6 +89,10 @@ def configure(
     redis_mode: Annotated[
         str, typer.Option("--redis-mode", help="Redis: acl (6+) or requirepass.")
     ] = "acl",
+    redis_acl_rules: Annotated[
+        str | None,
+        typer.Option("--redis-acl-rules", help="Redis: the new user's ACL rules (aclRules)."),
+    ] = None,
 ) -> None:
     """Store this host's connection to the database (it wins over the server's config).
 
@@ -108,6 +112,8 @@ def configure(
         ProviderType.MONGODB: {"authDatabase": auth_database},
         ProviderType.REDIS: {"mode": redis_mode},
     }.get(provider, {})
+    if redis_acl_rules is not None:
+        options["aclRules"] = redis_acl_rules
     try:
         connection = Connection(
             provider, host, port or DEFAULT_PORTS[provider], database, admin_user, password, options

@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--option",
                 help="Provider option KEY=VALUE: userHost (mysql), authDatabase (mongodb), "
-                "mode=acl|requirepass (redis).",
+                "mode=acl|requirepass and aclRules='+@all -@admin -@dangerous ~* &*' (redis).",
             ),
         ] = None,
         interval: Interval = "24h",

@@ -15,6 +15,8 @@ from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, client_ip, provide_operator
 from interfaces.http.schemas import InitBody, LoginBody, UnsealBody
 
+MAX_MS = 2**63 - 1
+
 
 class SetupController(Controller):
     path = "/v1/admin"
@@ -108,5 +110,7 @@ class SessionController(Controller):
         """The newest audit entries (after `since`, epoch ms), newest last."""
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
+        if not 0 <= since <= MAX_MS:  # the store keeps times as signed 64-bit numbers
+            raise InvalidInput(f"since must be between 0 and {MAX_MS}")
         services.catch_up()
         return {"entries": services.read_models.audit_tail(limit=limit, since=since)}

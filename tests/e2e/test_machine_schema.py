@@ -47,8 +47,8 @@ JSON_VALUES = st.recursive(
 def raw_bodies(project_id: str, secret_id: str) -> st.SearchStrategy[bytes]:
     """Bodies for the signed POST routes, whose schema documents no body (they read
     raw bytes): mostly the right shape with real and bogus ids, some plain junk."""
-    project = st.sampled_from([project_id, "proj_0000000000"]) | JSON_VALUES
-    watched = st.sampled_from([secret_id, "sk_0000000000"]) | JSON_SCALARS
+    project = st.sampled_from([project_id, "proj_0000000000", secret_id]) | JSON_VALUES
+    watched = st.sampled_from([secret_id, "sk_0000000000", project_id]) | JSON_SCALARS
     return st.one_of(
         st.fixed_dictionaries({"projectId": project}).map(lambda v: json.dumps(v).encode()),
         st.fixed_dictionaries({"watch": st.lists(watched, max_size=5)}).map(
@@ -116,6 +116,8 @@ def fuzz_operation(
     ]
     if "{secret_id}" in operation.path:  # sometimes the real secret, so reads get through
         strategies.insert(0, operation.as_strategy(path_parameters={"secret_id": secret_id}))
+        # and a real id of the wrong kind: as unknown as a made-up one, never a 500
+        strategies.append(operation.as_strategy(path_parameters={"secret_id": project_id}))
     if "{token}" in operation.path:  # a well-formed token: the script is served
         strategies.insert(0, operation.as_strategy(path_parameters={"token": "ab" * 24}))
     strategy = st.one_of(strategies)

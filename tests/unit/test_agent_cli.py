@@ -82,6 +82,16 @@ def test_configure_needs_exactly_one_admin_password(home: Path) -> None:
     assert visible.exit_code == 0 and "visible" in visible.output
 
 
+def test_configure_takes_redis_acl_rules_and_refuses_bad_ones(home: Path) -> None:
+    base = ["configure", "--secret", SECRET, "--provider", "redis", "--host", "h"]
+    base += ["--admin-user", "admin", "--admin-pass", "pw"]
+    bad = cli(*base, "--redis-acl-rules", "+@all >hunter2")
+    assert bad.exit_code == 2 and "aclRules" in bad.output and "hunter2" not in bad.output
+    assert cli(*base, "--redis-acl-rules", "+get ~app:*").exit_code == 0
+    data = json.loads((home / "agents" / f"{SECRET}.json").read_text())
+    assert data["connection"]["options"] == {"mode": "acl", "aclRules": "+get ~app:*"}
+
+
 def test_list_and_remove(home: Path) -> None:
     assert configure().exit_code == 0
     listed = cli("list", "--json")

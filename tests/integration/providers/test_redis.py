@@ -1,4 +1,5 @@
-"""Redis specifics: ACL SAVE to the aclfile, rules kept on rotation, requirepass mode."""
+"""Redis specifics: ACL SAVE to the aclfile, rules kept on rotation, the managed
+user's ACL rules (never an admin), requirepass mode."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import redis
 
 from application.ports import ProviderError
-from domain.managed import ProviderType
+from domain.errors import InvalidInput
+from domain.managed import Connection, ProviderType
 from infrastructure.providers import provider_for
 from tests.databases import RedisStarter, Server, new_password
 
@@ -54,6 +56,77 @@ def test_rotation_keeps_the_users_rules(redis_acl_server: Server, username: str)
     assert before["commands"] == after["commands"] and before["keys"] == after["keys"]
     assert "on" in after["flags"]
     provider.verify(username, "pw-r-2")
+
+
+def _as(server: Server, username: str, password: str) -> redis.Redis:
+    return redis.Redis(port=server.port, username=username, password=password)
+
+
+def test_the_managed_user_cannot_administer_redis(redis_acl_server: Server, username: str) -> None:
+    """A leaked app credential must not mint a user that outlives every rotation."""
+    provider = provider_for(redis_acl_server.connection(REDIS))
+    password = new_password()
+    provider.create_user(username, password)
+    app = _as(redis_acl_server, username, password)
+    backdoor = f"kl_backdoor_{username[-6:]}"
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.execute_command("ACL", "SETUSER", backdoor, "on", ">x", "~*", "+@all")  # type: ignore[no-untyped-call]
+    for command in (("CONFIG", "SET", "requirepass", "x"), ("FLUSHALL",), ("ACL", "SAVE")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.execute_command(*command)  # type: ignore[no-untyped-call]
+    app.set(f"{username}:k", "v")  # an ordinary application still works
+    assert app.get(f"{username}:k") == b"v"
+    app.close()
+    admin = _as(redis_acl_server, *redis_acl_server.admin)
+    assert admin.acl_getuser(backdoor) is None
+    admin.close()
+
+
+def test_custom_acl_rules_are_applied(redis_acl_server: Server, username: str) -> None:
+    provider = provider_for(redis_acl_server.connection(REDIS, aclRules="+get ~app:*"))
+    password = new_password()
+    provider.create_user(username, password)
+    provider.verify(username, password)
+    app = _as(redis_acl_server, username, password)
+    assert app.get("app:x") is None
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.set("app:x", "v")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.get("other:x")  # outside ~app:*
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "",
+        "+@all >hunter2-secret",
+        "+@all <hunter2-secret",
+        "~* hunter2-secret",
+        "+@all #" + "0" * 64,
+        "!" + "0" * 64,
+        "nopass",
+        "resetpass",
+        "on",
+        "off",
+        "reset",
+        "clearselectors",
+        "(+get ~x)",
+        "+@all ~* ON",
+        "+ get",
+    ],
+)
+def test_acl_rules_that_touch_passwords_or_state_are_refused(rules: str) -> None:
+    with pytest.raises(InvalidInput, match="aclRules") as info:
+        Connection(REDIS, "127.0.0.1", 6379, "", "admin", "pw", {"aclRules": rules})
+    assert "hunter2" not in str(info.value)  # a mistyped rule may be a password
+
+
+def test_acl_rules_only_apply_to_acl_mode() -> None:
+    with pytest.raises(InvalidInput, match="mode acl"):
+        Connection(
+            REDIS, "127.0.0.1", 6379, "", "admin", "pw", {"mode": "requirepass", "aclRules": "~*"}
+        )
 
 
 @pytest.fixture
