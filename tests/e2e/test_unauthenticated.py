@@ -154,6 +154,7 @@ def test_bogus_registrations_logins_and_requests_leave_the_ledger_alone(
             timeout=30,
         )
         assert response.status_code == 401
+    assert [e for e in op.audit(1000) if e["log"] == "ledger"] == ledger_before
     statuses = []
     for _ in range(200):
         response = httpx.post(
