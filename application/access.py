@@ -23,6 +23,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from application.accesslog import RecordWriter
+from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.ports import Clock, HeadWatch, KeyService, NonceStore, SignatureVerifier
 from domain import ids
@@ -137,6 +138,7 @@ class MachineGate:
         keys: KeyService,
         records: RecordWriter,
         head: HeadWatch,
+        failures: AuthFailures,
     ) -> None:
         self.ledger = ledger
         self.verifier = verifier
@@ -144,26 +146,19 @@ class MachineGate:
         self.clock = clock
         self.keys = keys
         self.records = records
+        self.failures = failures
         self.cache = LedgerCache(ledger, keys, head)
 
     def _refuse(self, request: SignedRequest, reason: str, machine_id: str | None = None) -> None:
-        self.records.write(
-            "auth_failure",
-            AuditStamp(
-                ActorKind.MACHINE if machine_id else ActorKind.EXTERNAL,
-                request.source_ip,
-                machine_id=machine_id,
-                detail=reason,
-            ),
-        )
+        """Nothing is proven yet: audited, folded per source (see `AuthFailures`)."""
+        self.failures.record(request.source_ip, reason, machine_id=machine_id)
 
     def authenticate(self, request: SignedRequest, *, defer_nonce: bool = False) -> Caller:
         """Who is asking, proven; or an audited 401/403 (503 while sealed).
 
         With `defer_nonce` the caller consumes the nonce itself by writing a record
-        keyed by it (one write per read instead of two)."""
-        if self.keys.is_sealed:
-            raise Sealed()
+        keyed by it (one write per read instead of two). Sealed is decided last: the
+        aggregates need no key, so a refusal while sealed is audited like any other."""
         self.cache.sync()
         vault = self.cache.vault()
         if vault is None or not ip_allowed(
@@ -221,7 +216,16 @@ class MachineGate:
             if not written:
                 self.refuse_replay(request.source_ip, machine.machine_id)
             raise Forbidden(f"Machine is {state}")
-        return Caller(machine, request.source_ip, nonce_key if defer_nonce else None)
+        caller = Caller(machine, request.source_ip, nonce_key if defer_nonce else None)
+        if self.keys.is_sealed:
+            self._refuse_sealed(caller, request)
+        return caller
+
+    def _refuse_sealed(self, caller: Caller, request: SignedRequest) -> None:
+        detail = f"server is sealed ({request.method} {request.path[:80]})"
+        if not self.records.write("secret_read_denied", caller.stamp(detail), key=caller.nonce_key):
+            self.refuse_replay(caller.source_ip, caller.machine.machine_id)
+        raise Sealed()
 
     def refuse_replay(self, source_ip: str, machine_id: str) -> None:
         self.records.write(

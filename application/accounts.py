@@ -1,7 +1,8 @@
 """Operator accounts: first-run setup, password login, server-side sessions.
 
 Session tokens are random 32-byte strings shown once; only their SHA-256 is stored.
-Every failed login or setup attempt is audited as `auth_failure`.
+Every failed login or setup attempt is audited as `auth_failure` in the access log
+(folded per source, never a vault event); logins are throttled per source and account.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import hmac
 import re
 import secrets
 
+from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.ports import Clock, PasswordHasher, SessionRecord, SessionStore, SetupCodeStore
+from application.throttle import LoginThrottle
 from domain.audit import ActorKind, AuditStamp
-from domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from domain.errors import AuthenticationFailed, Conflict, InvalidInput, TooManyAttempts
 from domain.passwords import check_password_policy
 from domain.vault import Vault
 
@@ -42,6 +45,8 @@ class OperatorAccounts:
         setup_code: SetupCodeStore,
         clock: Clock,
         session_ttl_ms: int,
+        failures: AuthFailures,
+        throttle: LoginThrottle,
     ) -> None:
         self.ledger = ledger
         self.hasher = hasher
@@ -49,6 +54,8 @@ class OperatorAccounts:
         self.setup_code = setup_code
         self.clock = clock
         self.session_ttl_ms = session_ttl_ms
+        self.failures = failures
+        self.throttle = throttle
         self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
 
     def initialise(self, code: str, email: str, password: str, source_ip: str) -> Vault:
@@ -56,10 +63,7 @@ class OperatorAccounts:
             raise Conflict("Setup code already used: the vault is initialised")
         expected = self.setup_code.read()
         if expected is None or not hmac.compare_digest(code.strip().encode(), expected.encode()):
-            self.ledger.record(
-                "auth_failure",
-                AuditStamp(ActorKind.EXTERNAL, source_ip, detail="wrong setup code"),
-            )
+            self.failures.record(source_ip, "wrong setup code")
             raise AuthenticationFailed("Setup code is not valid")
         email = validate_email(email)
         check_password_policy(password)
@@ -72,19 +76,24 @@ class OperatorAccounts:
         return vault
 
     def login(self, email: str, password: str, source_ip: str) -> tuple[str, SessionRecord]:
-        vault = self.ledger.vault()
         email = email.strip().lower()
+        try:
+            self.throttle.check(email, source_ip)
+        except TooManyAttempts:
+            # Refused before the password is checked: no Argon2id hash is paid for.
+            self.failures.record(source_ip, "operator login throttled")
+            raise
+        vault = self.ledger.vault()
         known = vault is not None and hmac.compare_digest(
             email.encode(), vault.owner_email.encode()
         )
         # Always pay for one Argon2id verification, so timing does not reveal the email.
         encoded = vault.password_hash if (known and vault is not None) else self._dummy_hash
         if not (self.hasher.verify(password, encoded) and known and vault is not None):
-            self.ledger.record(
-                "auth_failure",
-                AuditStamp(ActorKind.EXTERNAL, source_ip, detail="operator login failed"),
-            )
+            self.throttle.failed(email, source_ip)
+            self.failures.record(source_ip, "operator login failed")
             raise AuthenticationFailed(_BAD_LOGIN)
+        self.throttle.succeeded(email, source_ip)
         token = secrets.token_urlsafe(32)
         now = self.clock.now_ms()
         record = SessionRecord(

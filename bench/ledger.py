@@ -112,7 +112,7 @@ def run_backend(name: str, settings: Settings, args: argparse.Namespace, out: Re
 
     ledger, envelope, projector, _clock = build_store(settings)
     try:
-        envelope.unseal(KeyRing.generate())
+        envelope.establish(KeyRing.generate())
         n = args.events
         seconds = timed(lambda: append_one_per_txn(ledger, n))
         out["append_1_per_txn"] = rate(n, seconds)

@@ -31,6 +31,14 @@ class Locked(KeyledgerError):  # 423: the project is frozen
     pass
 
 
+class TooManyAttempts(KeyledgerError):  # 429, with Retry-After
+    def __init__(self, retry_after_seconds: int, message: str = "") -> None:
+        self.retry_after_seconds = max(1, retry_after_seconds)
+        super().__init__(
+            message or f"Too many failed attempts; try again in {self.retry_after_seconds} s"
+        )
+
+
 class Sealed(KeyledgerError):  # 503
     def __init__(self, message: str = "Server is sealed, awaiting unseal") -> None:
         super().__init__(message)

@@ -14,12 +14,14 @@ from application.access import MachineGate
 from application.accesslog import AccessLog, PendingRecord, RecordWriter
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
+from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.ports import HeadWatch
 from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
+from application.throttle import Backoff, LoginThrottle
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -62,6 +64,8 @@ class Services:
     access_log: AccessLog
     access_projector: SqlProjector
     records: RecordWriter
+    failures: AuthFailures
+    unseal_throttle: Backoff
     rotations: Rotations
     sync: SyncPlane
     agents: AgentBinding
@@ -69,6 +73,7 @@ class Services:
 
     def close(self) -> None:
         self.jobs.close()
+        self.failures.flush(everything=True)  # folded counts are written, not lost
         self.records.close()
         self.access_log.close()
         self.ledger.close()
@@ -98,19 +103,20 @@ def _load_server_key(settings: Settings, envelope: Envelope) -> None:
     if settings.start_sealed:
         log.warning("Starting SEALED: run `keyledger unseal --key-file FILE` to open the vault")
         return
+    # A key file given to the server itself is proof enough to set the first key.
     if settings.server_key_file is not None:
-        envelope.unseal(KeyRing.load(settings.server_key_file))
+        envelope.establish(KeyRing.load(settings.server_key_file))
         return
     local = settings.data_dir / "server.key"
     if local.exists():
-        envelope.unseal(KeyRing.load(local))
+        envelope.establish(KeyRing.load(local))
         return
     if envelope.has_check():
         log.warning("No server key found: starting SEALED until an operator unseals")
         return
     ring = KeyRing.generate()
     ring.write(local)
-    envelope.unseal(ring)
+    envelope.establish(ring)
     log.warning(
         "\n%s\n  Generated a server key at %s (0600).\n"
         "  Fine for trying keyledger; in production supply KEYLEDGER_SERVER_KEY_FILE\n"
@@ -126,16 +132,6 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     if load_key:
         _load_server_key(settings, envelope)
     setup_code = FileSetupCode(settings.data_dir)
-    accounts = OperatorAccounts(
-        ledger=ledger,
-        hasher=Argon2idHasher(memory_kib=settings.argon2_memory_kib),
-        sessions=SqlSessionStore(projector.engine),
-        setup_code=setup_code,
-        clock=clock,
-        session_ttl_ms=settings.session_ttl_seconds * 1000,
-    )
-    if ledger.vault() is None and setup_code.ensure():
-        log.warning("First start: one-time setup code written to %s", setup_code.path)
     access_projector = build_access_store(settings, projector)
     access_log = access_projector.app
     assert isinstance(access_log, AccessLog)
@@ -151,6 +147,19 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         )
 
     records = RecordWriter(access_log, after_commit=remember_fetches)
+    failures = AuthFailures(records, clock)
+    accounts = OperatorAccounts(
+        ledger=ledger,
+        hasher=Argon2idHasher(memory_kib=settings.argon2_memory_kib),
+        sessions=SqlSessionStore(projector.engine),
+        setup_code=setup_code,
+        clock=clock,
+        session_ttl_ms=settings.session_ttl_seconds * 1000,
+        failures=failures,
+        throttle=LoginThrottle(clock),
+    )
+    if ledger.vault() is None and setup_code.ensure():
+        log.warning("First start: one-time setup code written to %s", setup_code.path)
     projector.catch_up()
     access_projector.catch_up()
     read_models = ReadModels(projector.engine)
@@ -160,7 +169,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         if settings.is_distributed
         else SqliteHead(settings.data_dir / "ledger.sqlite")
     )
-    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records, head)
+    gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records, head, failures)
     heartbeats = SqlHeartbeatStore(projector.engine)
     rotations = Rotations(ledger, heartbeats, SqlRotationDirectory(projector.engine))
     leader = Leader(
@@ -177,13 +186,15 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         read_models=read_models,
         setup_code=setup_code,
         clock=clock,
-        machines=MachineRegistry(ledger, clock, read_models, NaclVerifier()),
+        machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
         gate=gate,
         reads=MachineReads(ledger, gate, read_models, fetch_log),
         nonces=nonces,
         access_log=access_log,
         access_projector=access_projector,
         records=records,
+        failures=failures,
+        unseal_throttle=Backoff(clock, free=5, max_delay_ms=15 * 60_000),
         rotations=rotations,
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),

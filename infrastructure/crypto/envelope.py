@@ -9,11 +9,13 @@ Every failure to open is the same opaque `IntegrityFailure`.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.exc import IntegrityError
 
 from domain.errors import IntegrityFailure, Sealed
 from domain.values import SealedValue
@@ -74,15 +76,29 @@ class Envelope:
         return self._store.get(CHECK_REF) is not None
 
     def unseal(self, ring: KeyRing) -> None:
-        """Accept `ring` if it opens the stored check blob (or set one on first use)."""
+        """Accept `ring` only if it opens the stored check blob.
+
+        With no check blob yet this refuses too: the first key is set by `establish`,
+        which only callers holding proof may reach (the server's own key file at
+        start-up, or the logged-in owner)."""
         with self._lock:
             check = self._store.get(CHECK_REF)
-            if check is None:
-                blob = ring.wrap(_CHECK_PLAINTEXT, CHECK_REF.encode())
-                self._store.put(CHECK_REF, "server", "check", blob)
-            elif ring.unwrap(check, CHECK_REF.encode()) != _CHECK_PLAINTEXT:
+            if check is None or ring.unwrap(check, CHECK_REF.encode()) != _CHECK_PLAINTEXT:
                 raise IntegrityFailure()
             self._ring = ring
+
+    def establish(self, ring: KeyRing) -> None:
+        """Make `ring` the vault's key if none was set yet, then unseal with it.
+
+        Once a check blob exists this is `unseal`: a different ring is refused. Two
+        processes racing to set the first key: the store keeps one, the other must match.
+        """
+        with self._lock:
+            if self._store.get(CHECK_REF) is None:
+                blob = ring.wrap(_CHECK_PLAINTEXT, CHECK_REF.encode())
+                with contextlib.suppress(IntegrityError):
+                    self._store.put(CHECK_REF, "server", "check", blob)
+        self.unseal(ring)
 
     def seal(self) -> None:
         with self._lock:

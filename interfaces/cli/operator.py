@@ -189,10 +189,16 @@ def register(app: typer.Typer) -> None:
         ],
         server: Server = None,
     ) -> None:
-        """Give a sealed server its key ring."""
+        """Give a sealed server its key ring (the very first key needs `keyledger login`)."""
         try:
             key = key_file.read_text()
         except OSError as exc:
             usage(f"Cannot read {key_file}: {exc.strerror}")
-        Api(server, authenticated=False).post("/v1/admin/unseal", {"key": key})
+        api = Api(server, authenticated=False)
+        session = load_session() or {}
+        # The owner's session proves the right to set a fresh server's first key; it
+        # goes only to the server that issued it.
+        if session.get("token") and session.get("server") == api.server:
+            api.headers["Authorization"] = f"Bearer {session['token']}"
+        api.post("/v1/admin/unseal", {"key": key})
         say("Server unsealed.")

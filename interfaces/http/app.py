@@ -63,6 +63,7 @@ class BackgroundLoops:
             try:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
+                self.services.failures.flush()  # folded failure counts of closed intervals
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0

@@ -11,7 +11,6 @@ import msgspec
 from litestar import Controller, Response, get, post
 
 from domain.allowlist import ip_allowed
-from domain.audit import ActorKind, AuditStamp
 from domain.errors import Forbidden, InvalidInput, NotFound
 from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, behind_trusted_proxy, client_ip
@@ -56,10 +55,7 @@ def _check_allowlist(request: AnyRequest, services: Services) -> str:
     ip = client_ip(request)
     vault = services.ledger.vault()
     if vault is not None and not ip_allowed(ip, vault.allowlist_enabled, vault.allowlist):
-        services.ledger.record(
-            "auth_failure",
-            AuditStamp(ActorKind.EXTERNAL, ip, detail=f"IP {ip} not allowed to register"),
-        )
+        services.failures.record(ip, f"IP {ip} not allowed to register")
         raise Forbidden("Access denied")
     return ip
 

@@ -17,6 +17,7 @@ from domain.errors import (
     Locked,
     NotFound,
     Sealed,
+    TooManyAttempts,
 )
 from interfaces.http.deps import AnyRequest
 
@@ -29,6 +30,7 @@ STATUS: dict[type[KeyledgerError], int] = {
     NotFound: 404,
     Conflict: 409,
     Locked: 423,
+    TooManyAttempts: 429,
     Sealed: 503,
     IntegrityFailure: 500,
 }
@@ -41,7 +43,10 @@ def error(status: int, message: str) -> Response[dict[str, str]]:
 def on_domain_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, KeyledgerError)
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    return error(status, str(exc))
+    response = error(status, str(exc))
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def on_validation_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:

@@ -7,15 +7,31 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.di import Provide
 
+from application.failures import source_key
 from application.ports import SessionRecord
 from domain.audit import ActorKind, AuditStamp
-from domain.errors import IntegrityFailure, InvalidInput
+from domain.errors import AuthenticationFailed, IntegrityFailure, InvalidInput, TooManyAttempts
 from infrastructure.crypto.keyring import KeyRing
 from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, client_ip, provide_operator
 from interfaces.http.schemas import InitBody, LoginBody, UnsealBody
 
 MAX_MS = 2**63 - 1
+
+FIRST_KEY = (
+    "No server key has been set yet: only the logged-in owner can set the first one "
+    "(keyledger init, keyledger login, then keyledger unseal --key-file FILE)"
+)
+
+
+def _owner(request: AnyRequest, services: Services) -> SessionRecord | None:
+    """The operator's session if the request carries a valid one, else None."""
+    if not request.headers.get("authorization"):
+        return None
+    try:
+        return provide_operator(request, services)
+    except AuthenticationFailed:
+        return None
 
 
 class SetupController(Controller):
@@ -40,18 +56,41 @@ class SetupController(Controller):
 
     @post("/unseal", sync_to_thread=True, status_code=200)
     def unseal(self, data: UnsealBody, request: AnyRequest, services: Services) -> dict[str, Any]:
-        """Give the server its key ring. The key itself is the credential."""
+        """Give the server its key ring. The key itself is the credential, except the
+        very first one: with no key check stored yet, only the owner's session may
+        set it (else anyone could choose the vault's key)."""
+        ip = client_ip(request)
+        source = source_key(ip)
         try:
+            services.unseal_throttle.check(source)
+        except TooManyAttempts:
+            services.failures.record(ip, "unseal throttled")
+            raise
+        first = not services.envelope.has_check()
+        owner = _owner(request, services) if first else None
+        try:
+            if first and owner is None:
+                raise AuthenticationFailed(FIRST_KEY)
             ring = KeyRing.parse(data.key)
-            services.envelope.unseal(ring)
-        except (IntegrityFailure, InvalidInput):
-            services.ledger.record(
-                "auth_failure",
-                AuditStamp(ActorKind.EXTERNAL, client_ip(request), detail="unseal key rejected"),
-            )
-            services.projector.catch_up()
+            if first:
+                services.envelope.establish(ring)
+            else:
+                services.envelope.unseal(ring)
+        except (AuthenticationFailed, IntegrityFailure, InvalidInput) as refused:
+            services.unseal_throttle.failed(source)
+            if isinstance(refused, AuthenticationFailed):
+                services.failures.record(ip, "first unseal key without the owner's session")
+                raise
+            services.failures.record(ip, "unseal key rejected")
             raise InvalidInput("That key does not unseal this vault") from None
-        services.ledger.record_seal(False, AuditStamp(ActorKind.USER, client_ip(request)))
+        services.unseal_throttle.clear(source)
+        stamp = AuditStamp(
+            ActorKind.USER,
+            ip,
+            user_id=owner.user_id if owner else None,
+            detail="first server key set" if first else "",
+        )
+        services.ledger.record_seal(False, stamp)
         services.projector.catch_up()
         return {"sealed": False}
 

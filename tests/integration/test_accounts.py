@@ -39,8 +39,12 @@ def setup_code(services: Services) -> str:
 
 
 def audit(services: Services) -> list[dict]:
-    services.projector.catch_up()
+    services.catch_up()
     return services.read_models.audit_tail(limit=1000)
+
+
+def ledger_actions(services: Services) -> list[str]:
+    return [e["action"] for e in audit(services) if e["log"] == "ledger"]
 
 
 def initialise(services: Services) -> None:
@@ -84,6 +88,7 @@ def test_initialise_with_wrong_code_is_refused_and_audited(services: Services) -
         "medium",
     )
     assert first["detail"] == "wrong setup code"
+    assert {e["log"] for e in entries} == {"access"}  # never a vault event
     assert PASSWORD not in repr(entries)
 
 
@@ -154,6 +159,7 @@ def test_login_with_wrong_password_is_refused_and_audited(services: Services) ->
         assert str(info.value) == "Invalid email or password"
     actions = [e["action"] for e in audit(services)]
     assert actions == ["vault_create", "auth_failure", "auth_failure", "auth_failure"]
+    assert ledger_actions(services) == ["vault_create"]
     failure = audit(services)[-1]
     assert (failure["detail"], failure["sourceIp"]) == ("operator login failed", IP)
 

@@ -86,7 +86,7 @@ class RawDB:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[tuple[Ledger, RawDB]]:
     ledger, envelope, projector, _clock = build_store(settings)
-    envelope.unseal(KeyRing.generate())
+    envelope.establish(KeyRing.generate())
     raw = RawDB(settings, ledger)
     try:
         yield ledger, raw
@@ -305,7 +305,7 @@ def test_verify_walks_past_its_batch_size(store: tuple[Ledger, RawDB]) -> None:
 def test_chain_continues_across_reopen(settings: Settings) -> None:
     ledger, envelope, projector, _ = build_store(settings)
     ring = KeyRing.generate()
-    envelope.unseal(ring)
+    envelope.establish(ring)
     try:
         write_events(ledger)
         first = verify_chain(ledger.recorder)  # type: ignore[arg-type]
@@ -365,7 +365,7 @@ def test_sqlite_state_edited_into_text_is_named(tmp_path) -> None:
     """A hand edit may change the SQLite storage type of `state`: verify must not crash."""
     settings = Settings(data_dir=tmp_path / "data")
     ledger, envelope, projector, _ = build_store(settings)
-    envelope.unseal(KeyRing.generate())
+    envelope.establish(KeyRing.generate())
     raw = RawDB(settings, ledger)
     try:
         write_events(ledger)

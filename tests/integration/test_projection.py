@@ -47,7 +47,7 @@ class Store:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     ledger, envelope, projector, clock = build_store(settings)
-    envelope.unseal(KeyRing.generate())
+    envelope.establish(KeyRing.generate())
     try:
         yield Store(settings, ledger, envelope, projector, clock, ReadModels(projector.engine))
     finally:

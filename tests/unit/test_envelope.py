@@ -143,7 +143,7 @@ def ring() -> KeyRing:
 @pytest.fixture
 def envelope(store: KeyStore, ring: KeyRing) -> Envelope:
     envelope = Envelope(store)
-    envelope.unseal(ring)
+    envelope.establish(ring)
     return envelope
 
 
@@ -309,6 +309,23 @@ def test_first_unseal_stores_a_check_and_same_ring_unseals_again(
     restarted.unseal(KeyRing.parse(ring.dump()))
     assert not restarted.is_sealed
     assert restarted.open_value(project_key, "sk_aaaaaaaaaa", sealed) == PLAINTEXT
+
+
+def test_unseal_never_sets_the_first_key(store: KeyStore) -> None:
+    """Without a check blob, `unseal` refuses: only `establish` (with proof) sets it."""
+    fresh = Envelope(store)
+    with pytest.raises(IntegrityFailure):
+        fresh.unseal(KeyRing.generate())
+    assert fresh.is_sealed and not fresh.has_check()
+    ring = KeyRing.generate()
+    fresh.establish(ring)
+    assert not fresh.is_sealed and fresh.has_check()
+    other = Envelope(store)
+    with pytest.raises(IntegrityFailure):
+        other.establish(KeyRing.generate())  # a second "first" key is refused
+    assert other.is_sealed
+    other.establish(ring)  # the same key: just unseals
+    assert not other.is_sealed
 
 
 def test_wrong_server_key_fails_at_unseal(store: KeyStore, envelope: Envelope) -> None:
