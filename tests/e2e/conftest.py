@@ -95,8 +95,8 @@ class LiveServer:
         return result
 
 
-@pytest.fixture
-def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
+def serve(settings: Settings, tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """A started server on `settings`, the CLI's environment pointed at it; stopped after."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
     server = LiveServer(
         settings=settings,
@@ -110,6 +110,7 @@ def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
         KEYLEDGER_SERVER=server.url,
         KEYLEDGER_ARGON2_MEMORY_KIB=str(FAST_ARGON2_KIB),
         COLUMNS="200",
+        **extra_env,
     )
     if settings.database_url:
         env["KEYLEDGER_DATABASE_URL"] = settings.database_url
@@ -119,3 +120,8 @@ def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
+    yield from serve(settings, tmp_path)

@@ -16,17 +16,17 @@ import json
 import secrets
 import string
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
 from tests.e2e.conftest import LiveServer
+from tests.e2e.fuzzing import Outcome, fuzz_settings
 from tests.e2e.machine_helpers import Machine, Operator, register_machine, sign
 
 MACHINE_PLANE = r"^/v1/(secret|secrets|verify-access|cli|bootstrap|machine)(/|$)"
@@ -70,19 +70,6 @@ def raw_bodies(project_id: str, secret_id: str) -> st.SearchStrategy[bytes]:
 
 # Cycled per example (not drawn): an even share of each, whatever Hypothesis prefers.
 AUTH_MODES = ("signed", "unsigned", "signed", "random-headers")
-
-
-@dataclass
-class Outcome:
-    requests: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    server_errors: list[str] = field(default_factory=list)
-    bypasses: list[str] = field(default_factory=list)
-    bad_errors: list[str] = field(default_factory=list)
-
-    def note(self, status: int) -> None:
-        self.requests += 1
-        self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
 def _body_bytes(kwargs: dict[str, Any]) -> bytes | None:
@@ -135,14 +122,7 @@ def fuzz_operation(
 
     counter = [0]
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES)
     @given(
         case=strategy,
         extra_headers=random_headers,
@@ -188,20 +168,7 @@ def fuzz_operation(
             )
         except (httpx.InvalidURL, UnicodeEncodeError, httpx.LocalProtocolError):
             return  # the client refused to build it: nothing reached the server
-        outcome.note(response.status_code)
-        status = response.status_code
-        if status >= 500:
-            outcome.server_errors.append(f"{label} -> {status} {response.text[:200]}")
-        if signed_route and auth != "signed" and status < 400:
-            outcome.bypasses.append(f"{label} -> {status} {response.text[:200]}")
-        if status >= 400:
-            try:
-                error = response.json()
-                ok = set(error) == {"error"} and isinstance(error["error"], str)
-            except (ValueError, TypeError):
-                ok = False
-            if not ok:
-                outcome.bad_errors.append(f"{label} -> {status} {response.text[:200]}")
+        outcome.judge(label, response, may_succeed=not signed_route or auth == "signed")
 
     run()
 
@@ -233,18 +200,13 @@ def test_machine_plane_survives_generated_requests(live: LiveServer) -> None:
 
     outcome = Outcome()
     with httpx.Client(timeout=30) as client:
-        for operation in sorted(operations, key=lambda o: o.label):
-            before = dict(outcome.statuses)
-            fuzz_operation(operation, live, machine, client, outcome, project, secret)
-            seen = {k: v - before.get(k, 0) for k, v in outcome.statuses.items()}
-            print(operation.label, {k: v for k, v in sorted(seen.items()) if v})
-
-    assert outcome.requests >= len(operations) * 10, outcome
-    assert not outcome.server_errors, "\n".join(outcome.server_errors[:20])
-    assert not outcome.bypasses, "\n".join(outcome.bypasses[:20])
-    assert not outcome.bad_errors, "\n".join(outcome.bad_errors[:20])
-    # The signed requests did get past the gate: some answers were successes.
-    assert outcome.statuses.get(200, 0) > 0, outcome.statuses
+        outcome.run_all(
+            sorted(operations, key=lambda o: o.label),
+            lambda operation: fuzz_operation(
+                operation, live, machine, client, outcome, project, secret
+            ),
+        )
+    outcome.assert_clean(min_requests=len(operations) * 10)
 
     # The server is still healthy and the machine still reads its secret.
     assert httpx.get(f"{live.url}/healthz").status_code == 200

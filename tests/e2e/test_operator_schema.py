@@ -13,19 +13,20 @@ cases every run.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
 from domain import ids
 from tests.e2e.conftest import LiveServer
+from tests.e2e.fuzzing import Outcome, fuzz_settings
 from tests.e2e.machine_helpers import Operator, register_machine
 
 OPERATOR_API = r"^/v1/admin/"
@@ -36,19 +37,6 @@ PUBLIC = ("/v1/admin/init", "/v1/admin/login", "/v1/admin/unseal", "/v1/admin/st
 DESTRUCTIVE = ("/delete", "/purge", "/revoke", "/remove", "/deny")
 EXAMPLES = 20
 AUTH_MODES = ("session", "session", "session", "none")
-
-
-@dataclass
-class Outcome:
-    requests: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    server_errors: list[str] = field(default_factory=list)
-    bypasses: list[str] = field(default_factory=list)
-    bad_errors: list[str] = field(default_factory=list)
-
-    def note(self, status: int) -> None:
-        self.requests += 1
-        self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -103,14 +91,7 @@ def fuzz_operation(
     public = operation.path.startswith(PUBLIC)
     counter = [0]
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES)
     @given(case=strategy)
     def run(case: Any) -> None:
         n = counter[0]
@@ -137,22 +118,9 @@ def fuzz_operation(
             )
         except (httpx.InvalidURL, UnicodeEncodeError, httpx.LocalProtocolError):
             return  # the client refused to build it: nothing reached the server
-        status = response.status_code
-        outcome.note(status)
         sent = payload if "json" in kwargs else kwargs.get("data")
         label += f" body={str(sent)[:120]}"
-        if status >= 500:
-            outcome.server_errors.append(f"{label} -> {status} {response.text[:200]}")
-        if not public and auth == "none" and status < 400:
-            outcome.bypasses.append(f"{label} -> {status} {response.text[:200]}")
-        if status >= 400:
-            try:
-                error = response.json()
-                ok = set(error) == {"error"} and isinstance(error["error"], str)
-            except (ValueError, TypeError):
-                ok = False
-            if not ok:
-                outcome.bad_errors.append(f"{label} -> {status} {response.text[:200]}")
+        outcome.judge(label, response, may_succeed=public or auth != "none")
 
     run()
 
@@ -186,15 +154,9 @@ def test_operator_api_survives_generated_requests(live: LiveServer) -> None:
 
     outcome = Outcome()
     with httpx.Client(timeout=30) as client:
-        for operation in sorted(operations, key=_order):
-            before = dict(outcome.statuses)
-            fuzz_operation(operation, live, token, client, outcome, known)
-            seen = {k: v - before.get(k, 0) for k, v in outcome.statuses.items()}
-            print(operation.label, {k: v for k, v in sorted(seen.items()) if v})
-
-    assert outcome.requests >= len(operations) * 5, outcome
-    assert not outcome.server_errors, "\n".join(outcome.server_errors[:30])
-    assert not outcome.bypasses, "\n".join(outcome.bypasses[:20])
-    assert not outcome.bad_errors, "\n".join(outcome.bad_errors[:20])
-    assert outcome.statuses.get(200, 0) > 0, outcome.statuses
+        outcome.run_all(
+            sorted(operations, key=_order),
+            lambda operation: fuzz_operation(operation, live, token, client, outcome, known),
+        )
+    outcome.assert_clean(min_requests=len(operations) * 5)
     assert httpx.get(f"{live.url}/healthz").status_code == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
 import time
@@ -17,8 +16,7 @@ import httpx
 import pytest
 
 from infrastructure.settings import Settings
-from tests.conftest import FAST_ARGON2_KIB
-from tests.e2e.conftest import LiveServer, free_port
+from tests.e2e.conftest import LiveServer, serve
 from tests.e2e.machine_helpers import OWNER, PASSWORD, Operator, register_machine, signed
 
 FOLDED = re.compile(r"^×(\d+) in \d+ s: ")
@@ -27,25 +25,7 @@ FOLDED = re.compile(r"^×(\d+) in \d+ s: ")
 @pytest.fixture
 def sealed_live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     """A fresh store served by a server started sealed (`KEYLEDGER_START_SEALED=1`)."""
-    server = LiveServer(
-        settings=settings, home=tmp_path / "home", port=free_port(), log_path=tmp_path / "log"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
-    env.update(
-        KEYLEDGER_HOME=str(server.home),
-        KEYLEDGER_DATA_DIR=str(settings.data_dir),
-        KEYLEDGER_SERVER=server.url,
-        KEYLEDGER_ARGON2_MEMORY_KIB=str(FAST_ARGON2_KIB),
-        KEYLEDGER_START_SEALED="1",
-    )
-    if settings.database_url:
-        env["KEYLEDGER_DATABASE_URL"] = settings.database_url
-    server.env = env
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve(settings, tmp_path, KEYLEDGER_START_SEALED="1")
 
 
 def random_key() -> str:
