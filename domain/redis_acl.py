@@ -31,7 +31,7 @@ _GRAMMAR = (
     re.compile(rf"&{_PATTERN}"),  # &news.*
 )
 HELP = (
-    "aclRules is a space-separated list of Redis ACL rules: +@category, -@category, "
+    "it takes space-separated Redis ACL rules: +@category, -@category, "
     "+command, -command, +command|sub, ~pattern, %R~pattern, %W~pattern, %RW~pattern, "
     "&pattern, allkeys, allchannels, allcommands, nocommands, resetkeys, resetchannels "
     "(no passwords, on/off, reset or selectors: the agent owns those)"
@@ -49,12 +49,12 @@ def parse_rules(text: str) -> tuple[str, ...]:
     """
     rules = tuple(text.split())
     if not rules:
-        raise InvalidInput(f"{HELP}; it is empty")
+        raise InvalidInput(f"aclRules is empty; {HELP}")
     if len(rules) > MAX_RULES:
         raise InvalidInput(f"aclRules may hold at most {MAX_RULES} rules")
     for position, rule in enumerate(rules, start=1):
         if not _allowed(rule):
-            raise InvalidInput(f"{HELP}; rule {position} is not one of those")
+            raise InvalidInput(f"aclRules: rule {position} is not allowed; {HELP}")
     return rules
 
 

@@ -49,7 +49,7 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def one_line(text: str, limit: int = 200) -> str:
+def one_line(text: str, limit: int = 500) -> str:
     """Text a server sent, fit for one line of a terminal: no control characters."""
     flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return flat[:limit] + ("…" if len(flat) > limit else "")
