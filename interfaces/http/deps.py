@@ -94,7 +94,13 @@ def provide_operator(request: AnyRequest, services: Services) -> SessionRecord:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationFailed("Log in first: this endpoint needs an operator session")
-    return services.accounts.session(token.strip())
+    try:
+        return services.accounts.session(token.strip())
+    except AuthenticationFailed:
+        # A presented token that opens nothing is a failed authentication like a wrong
+        # password: audited in the access log (folded per source), never a vault event.
+        services.failures.record(client_ip(request), "operator session token refused")
+        raise
 
 
 def provide_stamp(request: AnyRequest, operator: SessionRecord) -> AuditStamp:

@@ -193,6 +193,36 @@ def test_login_lockout_answers_429_and_spares_other_addresses(live: LiveServer) 
     assert details == ["operator login failed"] * 5  # the 429 is counted in the fold
 
 
+def test_refused_session_tokens_are_audited_not_ledgered(live: LiveServer) -> None:
+    op = Operator(live)
+    login = {"email": OWNER, "password": PASSWORD}
+    stale = httpx.post(live.url + "/v1/admin/login", json=login, timeout=30).json()["token"]
+    closed = httpx.post(
+        live.url + "/v1/admin/logout", headers={"Authorization": f"Bearer {stale}"}, timeout=30
+    )
+    assert closed.is_success  # a real token, now revoked
+    ledger_before = [e for e in op.audit(1000) if e["log"] == "ledger"]
+    tokens = [stale] + [secrets.token_hex(32) for _ in range(7)]
+    for token in tokens:
+        response = httpx.get(
+            live.url + "/v1/admin/projects",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 401 and set(response.json()) == {"error"}
+
+    live.stop()  # shutdown writes the fold of the open interval
+    live.start()
+    refused = [
+        e
+        for e in op.audit(1000)
+        if e["action"] == "auth_failure" and "session token refused" in (e["detail"] or "")
+    ]
+    assert {e["log"] for e in refused} == {"access"}
+    assert counted(refused) == len(tokens)  # all eight, five alone and the rest folded
+    assert [e for e in op.audit(1000) if e["log"] == "ledger"] == ledger_before
+
+
 # -- 12: a read refused while sealed is audited ------------------------------------
 
 
