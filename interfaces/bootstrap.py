@@ -23,7 +23,7 @@ from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from infrastructure.accessstore.store import SqlAccessStore
-from infrastructure.accessstore.upgrade import upgrade_legacy_access_log
+from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -108,6 +108,7 @@ def build_access_store(
         probe = head or SqliteHead(settings.data_dir / "ledger.sqlite")
         store = SqlAccessStore.embedded(settings.data_dir / "access.sqlite", origin, probe.token)
     upgrade_legacy_access_log(settings, store)
+    move_fetches(projector.engine, store)
     return store
 
 

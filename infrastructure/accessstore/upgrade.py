@@ -10,7 +10,8 @@ import logging
 from typing import cast
 
 from psycopg import sql
-from sqlalchemy import delete, inspect, update
+from sqlalchemy import delete, inspect, text, update
+from sqlalchemy.engine import Engine
 
 from application.accessmigration import LEGACY_PREFIX, AccessLog, legacy_entries, migrate
 from domain.accesschain import ChainedEntry
@@ -23,6 +24,18 @@ from infrastructure.settings import Settings
 LEGACY_TABLE = "keyledger_access_events"
 COMPLETE = " (copy complete)"
 log = logging.getLogger("keyledger")
+
+
+def move_fetches(state: Engine, store: SqlAccessStore) -> int:
+    """Embedded stores kept the poll bookkeeping in state.sqlite: move it beside the
+    access records, where each read's batch now upserts it."""
+    if state.url == store.engine.url or not inspect(state).has_table("kl_fetches"):
+        return 0
+    with state.begin() as conn:
+        rows = [(r[0], r[1], int(r[2])) for r in conn.execute(text("SELECT * FROM kl_fetches"))]
+        store.record_many(rows)
+        conn.execute(text("DROP TABLE kl_fetches"))
+    return len(rows)
 
 
 def upgrade_legacy_access_log(settings: Settings, store: SqlAccessStore) -> int:

@@ -7,6 +7,7 @@ keyed by nonce for reads, saved into the chained eventsourcing access applicatio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -89,3 +90,17 @@ def test_a_copy_cut_short_is_redone(settings: Settings, upgraded: SqlAccessStore
         (redone,) = again.lanes()
         assert redone.lane != lane.lane and redone.origin.endswith("(copy complete)")
         assert verify_access_log(again).checked == OLD_READS + 1
+
+
+def test_embedded_poll_bookkeeping_moves_beside_the_records(tmp_path: Path) -> None:
+    # Embedded only: distributed mode keeps one database, where nothing moves.
+    settings = Settings(data_dir=tmp_path / "data")
+    write_old_store(settings)
+    ledger, _envelope, projector, _clock = build_store(settings)
+    with projector.engine.begin() as conn:  # what the old release kept in state.sqlite
+        conn.execute(text("CREATE TABLE kl_fetches (machine_id, secret_id, version)"))
+        conn.execute(text("INSERT INTO kl_fetches VALUES ('m-1', 'sk_1', 4)"))
+    ledger.close()
+    projector.engine.dispose()
+    for store in open_access(settings):
+        assert store.last("m-1", ["sk_1"]) == {"sk_1": 4}
