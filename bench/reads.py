@@ -28,9 +28,7 @@ at the end of the read window it parks each connection on an unfinished request,
 wrk's stop cuts off no read and the `secret_read` access records written during a run
 must equal the 200 responses exactly (`audit_match`). They are counted in the database
 (the audit API answers only the newest ≤1000 entries, so it cannot count a run): rows
-with log 'access' in the audit read model `rm_audit_log`, plus the rows of the
-append-only `kl_access_records` where the server has that table, stamped since the run
-began, after `GET /v1/admin/audit` made the server catch its read models up.
+of the append-only access log `kl_access_records` stamped since the run began.
 
 Run:  uv run --all-groups python bench/reads.py [--duration 10] [--connections 32]
         [--pairs 2] [--pairs64 1] [--workers N] [--skip-postgres] [--skip-openbao] [--keep]

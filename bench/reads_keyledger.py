@@ -147,52 +147,29 @@ class Keyledger(Target):
     # -- audit counting: where the server records machine reads
 
     @contextmanager
-    def _state_db(self) -> Iterator[Query]:
+    def _access_db(self) -> Iterator[Query]:
+        """Where the access records live: access.sqlite, or the PostgreSQL database."""
         if self.database_url:
             with psycopg.connect(self.database_url, autocommit=True) as conn:
                 yield lambda sql, params: conn.execute(sql.replace("?", "%s"), params).fetchall()
         else:
-            uri = f"file:{self.data_dir / 'state.sqlite'}?mode=ro"
+            uri = f"file:{self.data_dir / 'access.sqlite'}?mode=ro"
             lite = sqlite3.connect(uri, uri=True, timeout=30)
             try:
                 yield lambda sql, params: lite.execute(sql, params).fetchall()
             finally:
                 lite.close()
 
-    def _has_access_records(self, query: Query) -> bool:
-        if self.database_url:
-            found = query("SELECT to_regclass('kl_access_records') IS NOT NULL", ())
-            return bool(found[0][0])
-        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return bool(query(sql, ("kl_access_records",))[0][0])
-
     def _audit_counts(self, since_ms: int) -> dict[str, int]:
-        """Entries stamped at or after `since_ms` by action; `secret_read` counts the
-        access log only. Machine access records live in the audit read model
-        (`rm_audit_log`, log 'access') or, on servers that moved them there, in the
-        append-only `kl_access_records`: both are counted, so the bench works with
-        either (a server recording a read in both would show as an audit mismatch)."""
-        counts: dict[str, int] = {}
-        with self._state_db() as query:
+        """Access records stamped at or after `since_ms`, by action (`kl_access_records`,
+        the append-only access log each read is committed to before it is answered)."""
+        with self._access_db() as query:
             rows = query(
-                "SELECT log, action, count(*) FROM rm_audit_log WHERE timestamp_ms >= ?"
-                " GROUP BY log, action",
+                "SELECT action, count(*) FROM kl_access_records WHERE timestamp_ms >= ?"
+                " GROUP BY action",
                 (since_ms,),
             )
-            for log, action, count in rows:
-                key = str(action)
-                if key == "secret_read" and log != "access":
-                    key = f"{log}:{key}"  # not a machine read: shown, never counted as one
-                counts[key] = counts.get(key, 0) + int(count)
-            if self._has_access_records(query):
-                rows = query(
-                    "SELECT action, count(*) FROM kl_access_records WHERE timestamp_ms >= ?"
-                    " GROUP BY action",
-                    (since_ms,),
-                )
-                for action, count in rows:
-                    counts[str(action)] = counts.get(str(action), 0) + int(count)
-        return counts
+        return {str(action): int(count) for action, count in rows}
 
     def audit_since(self, since_ms: int, expected: int) -> tuple[int, dict[str, int]]:
         """(secret_read entries stamped at or after `since_ms`, other actions' counts).
@@ -224,7 +201,7 @@ class Keyledger(Target):
         """PostgreSQL backends connected to this server's database (its pool)."""
         if not self.database_url:
             return []
-        with self._state_db() as query:
+        with self._access_db() as query:
             rows = query(
                 "SELECT pid FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()",

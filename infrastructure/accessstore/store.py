@@ -64,7 +64,7 @@ class SqlAccessStore:
         self._appender = appender
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(7210420002)"))
+                conn.execute(text("SELECT pg_advisory_xact_lock(7210420003)"))
             access_metadata.create_all(conn)
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
