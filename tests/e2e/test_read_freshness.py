@@ -52,15 +52,15 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     with fresh_pg_database() as url, ExitStack() as stack:
         root_a, root_b = tmp_path_factory.mktemp("server-a"), tmp_path_factory.mktemp("server-b")
         a = prepare(_settings(root_a, url), root_a)
+        stack.callback(a.stop)  # before start: a server that never came up is stopped too
         a.start()
-        stack.callback(a.stop)
         op = Operator(a)
         stack.callback(op.close)
         # Another host: its own data dir, the same database and server key.
         key_file = str(a.settings.data_dir / "server.key")
         b = prepare(_settings(root_b, url), root_b, KEYLEDGER_SERVER_KEY_FILE=key_file)
-        b.start()
         stack.callback(b.stop)
+        b.start()
         project = op.project("payments")
         secret = op.secret(project, "stripe-key", VALUE)
         yield Pair(a, b, op, project, secret)

@@ -80,8 +80,8 @@ def store(
             root,
         )
         live.own_group = True
+        stack.callback(live.stop)  # before start: a server that never came up is stopped too
         live.start(*WORKERS)
-        stack.callback(live.stop)
         op = Operator(live)
         stack.callback(lambda: op.close())
         project = op.project("payments")
