@@ -65,7 +65,7 @@ class Keyledger(Target):
         self.dir = workdir / label
         self.data_dir = self.dir / "data"
         self.home = self.dir / "home"
-        self.data_dir.mkdir(parents=True)
+        self.data_dir.mkdir(parents=True, mode=0o700)  # keyledger refuses an open one
         self.database_url = database_url
         self.pool = pool
         self.sign_workers = max(1, os.cpu_count() or 1)
