@@ -1,6 +1,6 @@
 """`keyledger server`'s HTTP server: granian (HTTP/1.1 parsed in Rust) on uvloop.
 
-Measured against uvicorn in bench/http_servers.py and docs/adr/0014-http-server.md.
+Measured against uvicorn in bench/http_servers.py and docs/adr/0015-http-server.md.
 granian always serves from worker processes, one or more; each builds the app from
 the ASGI factory (`interfaces.http.asgi:app`, settings from the environment) and runs
 Litestar's on_startup and on_shutdown through the ASGI lifespan. On SIGTERM or SIGINT
