@@ -54,7 +54,7 @@ class HeadSignal:
         cancelling what is left (asyncio.run would), and a probe loop left pending
         keeps its anyio worker thread, and so the worker process, from ending."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -73,9 +73,10 @@ class HeadSignal:
 _SIGNALS: dict[int, HeadSignal] = {}
 
 
-async def close_head_signals() -> None:
-    """Litestar on_shutdown: every probe loop of this process ends before the loop does."""
-    for signal in list(_SIGNALS.values()):
+async def close_head_signal(services: Services) -> None:
+    """On the app's shutdown: its probe loop ends before the event loop does."""
+    signal = _SIGNALS.pop(id(services), None)
+    if signal is not None:
         await signal.close()
 
 
