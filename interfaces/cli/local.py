@@ -71,7 +71,10 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
                 "--workers", min=1, help="API processes; one per core is fastest (both modes)."
             ),
         ] = 1,
-        log_level: Annotated[str, typer.Option("--log-level")] = "info",
+        log_level: Annotated[
+            str,
+            typer.Option("--log-level", help="critical, error, warning, info, debug."),
+        ] = "info",
         access_log: Annotated[
             bool,
             typer.Option(
@@ -89,10 +92,12 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run the keyledger server (embedded SQLite by default)."""
-        import uvicorn
+        from interfaces.http.serverlog import level_name
 
-        from interfaces.http.serverlog import uvicorn_options
-
+        try:
+            level_name(log_level)
+        except ValueError as exc:
+            usage(str(exc))
         settings = _settings(
             data_dir,
             database_url,
@@ -101,31 +106,29 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             access_log=access_log or None,
             allow_open_data_dir=allow_open_data_dir or None,
         )
-        options = uvicorn_options(settings.access_log, log_level)
+        from interfaces.http.server import CannotListen, check_port, serve
+
+        try:
+            check_port(host, port)
+        except CannotListen as exc:
+            fail(str(exc))
         say(f"keyledger on http://{host}:{port} — data dir {settings.data_dir}")
         if workers > 1:
             # First start (tables, server key, setup code) happens once, here, before
-            # the workers fork: N workers racing to create them would collide.
+            # the workers start: N workers racing to create them would collide.
             from interfaces.bootstrap import build
 
             build(settings).close()
-            os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
-            if settings.database_url:
-                os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
-            if settings.allow_open_data_dir:
-                os.environ["KEYLEDGER_ALLOW_OPEN_DATA_DIR"] = "1"
-            uvicorn.run(
-                "interfaces.http.asgi:app",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                **options,
-            )
-            return
-        from interfaces.http.app import create_app
-
-        uvicorn.run(create_app(settings), host=host, port=port, **options)
+        # Every worker builds the app from the environment (interfaces.http.asgi).
+        os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
+        if settings.database_url:
+            os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
+        if settings.allow_open_data_dir:
+            os.environ["KEYLEDGER_ALLOW_OPEN_DATA_DIR"] = "1"
+        try:
+            serve(host, port, workers, settings.access_log, log_level)
+        except CannotListen as exc:
+            fail(str(exc))
 
     @app.command()
     def worker(

@@ -22,7 +22,7 @@ from domain.errors import KeyledgerError
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
-from interfaces.http.agent import AgentController
+from interfaces.http.agent import AgentController, close_head_signal
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.machine import MachineController
@@ -86,6 +86,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if services.settings.broker_url is None:  # embedded: the jobs run in-process
             services.jobs.start_worker()
 
+    async def stop_waits() -> None:
+        await close_head_signal(services)
+
     def stop() -> None:
         loops.stop.set()
         services.close()
@@ -115,5 +118,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         openapi_config=OpenAPIConfig(title="keyledger", version="0.1.0", path="/schema"),
         request_max_body_size=MAX_BODY,
         on_startup=[start],
-        on_shutdown=[stop],
+        on_shutdown=[stop_waits, stop],
     )
