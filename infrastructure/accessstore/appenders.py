@@ -10,8 +10,11 @@ rest. Any other error rolls back and propagates (the requests fail closed).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +65,30 @@ class SqliteAppender:
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.origin = origin
         self.ledger_head = ledger_head
+        # API processes on one data dir queue for the write lock here: SQLite's own
+        # busy handler sleeps in steps of up to 100 ms, which showed as a 0.5 s p99.
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         marks = ",".join("?" * len(COLUMNS))
         self._insert = (
             f"INSERT INTO kl_access_records ({','.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608
             "ON CONFLICT (machine_id, nonce) DO NOTHING"
         )
 
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def append(
+        self, rows: list[ChainedEntry], fetched: list[tuple[str, str, int]], confirm: Confirm
+    ) -> AppendOutcome:
+        with self._writer_turn():
+            return self._append(rows, fetched, confirm)
+
+    def _append(
         self, rows: list[ChainedEntry], fetched: list[tuple[str, str, int]], confirm: Confirm
     ) -> AppendOutcome:
         c = self.conn
@@ -106,6 +126,7 @@ class SqliteAppender:
 
     def close(self) -> None:
         self.conn.close()
+        os.close(self._lock_fd)
 
 
 class PostgresAppender:

@@ -38,16 +38,28 @@ def _decode(body: bytes, kind: type[Any], required: bool = True) -> Any:
         raise InvalidInput(f"Invalid request body: {exc}") from None
 
 
-def authenticate(
-    request: AnyRequest,
-    body: bytes,
-    services: Services,
-    *,
-    defer_nonce: bool = False,
-    head: object = None,
-) -> Caller:
+async def read_secret(services: Services, signed: SignedRequest, secret_id: str) -> str:
+    """A secret's current value, answered only once its `secret_read` record is committed.
+
+    Checks and decryption run inline on the event loop (cached aggregates, ~0.1 ms),
+    then it awaits the commit of the batch holding its record. The nonce is consumed
+    by that keyed record: one write per read. The checks use the ledger head the
+    newest batch saw; the writer re-decides at commit if the ledger moved since.
+    Refusals write their record synchronously (rare, and bounded per source)."""
+    gate, reads = services.gate, services.reads
+    try:
+        caller = gate.authenticate(signed, defer_nonce=True, head=services.records.known_head)
+        value, record = reads.start_read(caller, secret_id, caller.nonce_key)
+    except StaleDecision:  # about to refuse on a head the ledger has moved past
+        caller = gate.authenticate(signed, defer_nonce=True)
+        value, record = reads.start_read(caller, secret_id, caller.nonce_key)
+    verdict = await asyncio.wrap_future(record.future)
+    return reads.finish_read(caller, value, verdict)
+
+
+def signed_request(request: AnyRequest, body: bytes) -> SignedRequest:
     headers = request.headers
-    signed = SignedRequest(
+    return SignedRequest(
         method=request.method.upper(),
         path=request.scope["path"],
         query=request.scope.get("query_string", b"").decode("latin-1"),
@@ -58,7 +70,10 @@ def authenticate(
         nonce=headers.get("x-nonce"),
         signature=headers.get("x-signature"),
     )
-    return services.gate.authenticate(signed, defer_nonce=defer_nonce, head=head)
+
+
+def authenticate(request: AnyRequest, body: bytes, services: Services) -> Caller:
+    return services.gate.authenticate(signed_request(request, body))
 
 
 class MachineController(Controller):
@@ -70,22 +85,10 @@ class MachineController(Controller):
     ) -> dict[str, str]:
         """A secret's current value (structured secrets: the JSON object as a string).
 
-        The hot path, run on the event loop: checks and decryption inline (cached
-        aggregates, ~0.1 ms), then it awaits the commit of the batch holding its
-        record. The nonce is consumed by that keyed record: one write per read. The
-        checks use the ledger head the newest batch saw; the writer re-decides at
-        commit if the ledger moved since. Refusals write their record synchronously
-        (rare, and bounded per source)."""
-        try:
-            caller = authenticate(
-                request, body, services, defer_nonce=True, head=services.records.known_head
-            )
-            value, record = services.reads.start_read(caller, secret_id, caller.nonce_key)
-        except StaleDecision:  # about to refuse on a head the ledger has moved past
-            caller = authenticate(request, body, services, defer_nonce=True)
-            value, record = services.reads.start_read(caller, secret_id, caller.nonce_key)
-        verdict = await asyncio.wrap_future(record.future)
-        return {"value": services.reads.finish_read(caller, value, verdict)}
+        Usually served by interfaces/http/hotpath.py before routing; this handler
+        takes the requests that path leaves to the framework (a body, proxies)."""
+        signed = signed_request(request, body)
+        return {"value": await read_secret(services, signed, secret_id)}
 
     @get("/v1/secrets", sync_to_thread=True)
     def list_secrets(self, body: bytes, request: AnyRequest, services: Services) -> dict[str, Any]:
