@@ -7,12 +7,14 @@ hand everything to the gate; the JSON shapes are the product's.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 import msgspec
 from litestar import Controller, get, post
 
 from application.access import Caller, SignedRequest, StaleDecision
+from application.accesslog import Verdict
 from domain.errors import InvalidInput
 from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, client_ip
@@ -53,8 +55,27 @@ async def read_secret(services: Services, signed: SignedRequest, secret_id: str)
     except StaleDecision:  # about to refuse on a head the ledger has moved past
         caller = gate.authenticate(signed, defer_nonce=True)
         value, record = reads.start_read(caller, secret_id, caller.nonce_key)
-    verdict = await asyncio.wrap_future(record.future)
+    verdict = await _commit_of(record.future)
     return reads.finish_read(caller, value, verdict)
+
+
+def _commit_of(future: Future[Verdict]) -> asyncio.Future[Verdict]:
+    """The writer thread's future as an awaitable: one thread-safe wake-up, without
+    `asyncio.wrap_future`'s two-way chaining (a read is never cancelled midway)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Verdict] = loop.create_future()
+
+    def settle(done: Future[Verdict]) -> None:
+        if waiter.done():
+            return
+        error = done.exception()
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    future.add_done_callback(lambda done: loop.call_soon_threadsafe(settle, done))
+    return waiter
 
 
 def signed_request(request: AnyRequest, body: bytes) -> SignedRequest:
