@@ -6,8 +6,10 @@ mapping and the background loops (read-model follower, trash sweep).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
 import threading
 from typing import Any
 
@@ -54,6 +56,7 @@ class BackgroundLoops:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.parent = os.getppid()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="keyledger-loops", daemon=True)
 
@@ -61,6 +64,8 @@ class BackgroundLoops:
         sweep_every = self.services.settings.trash_sweep_seconds
         since_sweep = sweep_every  # sweep once at start
         while not self.stop.wait(1.0):
+            if os.getppid() != self.parent:
+                self.orphaned()
             try:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
@@ -74,6 +79,15 @@ class BackgroundLoops:
                         self.services.ledger.purge_expired_trash(expired, now)
             except Exception as exc:  # keep looping; the next tick retries
                 log.warning("background loop: %s", type(exc).__name__)
+
+    def orphaned(self) -> None:
+        """The server process is gone (SIGKILLed, crashed) and nobody will stop this
+        worker: granian's workers leave SIGTERM to it. Write what is buffered and exit
+        rather than serve on, unsupervised, holding the port and the database."""
+        log.warning("the server process is gone: worker %d stops", os.getpid())
+        with contextlib.suppress(Exception):
+            self.services.close()
+        os._exit(0)
 
 
 class KeyledgerApp(Litestar):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -102,3 +103,51 @@ def test_host_and_log_level(live: LiveServer) -> None:
         assert server.wait(10) == 0
     log = live.log_path.read_text().split("keyledger on http://127.0.0.2")[-1]
     assert "[INFO]" not in log and "GET /healthz" not in log
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_of_a_killed_server_stop_by_themselves(live: LiveServer) -> None:
+    """SIGKILL of the server process alone (an OOM kill, a careless `kill -9`): its
+    workers ignore SIGTERM and nobody else stops them, so each must notice and exit
+    instead of serving on unsupervised."""
+    live.stop()
+    live.start("--workers", "2")
+    process = live.process
+    assert process is not None
+    workers = [p for p in _children(process.pid) if "spawn_main" in _cmdline(p)]
+    assert len(workers) == 2
+    process.kill()
+    process.wait()
+    live.process = None
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), live.log_path.read_text()[-2000:]
+    assert "the server process is gone" in live.log_path.read_text()
+    live.start()  # the port and the data dir are free again
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
