@@ -89,11 +89,10 @@ def lane_genesis(lane: str) -> bytes:
     return hashlib.sha256(GENESIS_TAG + _field(lane)).digest()
 
 
-def link_hash(prev_hash: bytes, lane: str, seq: int, e: AccessEntry) -> bytes:
-    parts = (
-        prev_hash,
-        lane,
-        seq,
+def entry_values(e: AccessEntry) -> tuple[str | int | None, ...]:
+    """An entry's fields in their one fixed order: the chain hashes them in this order
+    and the store's columns follow it."""
+    return (
         e.timestamp_ms,
         e.action,
         e.severity,
@@ -108,6 +107,10 @@ def link_hash(prev_hash: bytes, lane: str, seq: int, e: AccessEntry) -> bytes:
         e.project_id,
         e.secret_version,
     )
+
+
+def link_hash(prev_hash: bytes, lane: str, seq: int, e: AccessEntry) -> bytes:
+    parts = (prev_hash, lane, seq, *entry_values(e))
     return hashlib.sha256(CHAIN_TAG + b"".join(_field(p) for p in parts)).digest()
 
 

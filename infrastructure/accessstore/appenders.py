@@ -22,33 +22,14 @@ import psycopg
 from psycopg import sql
 
 from application.ports import AppendOutcome
-from domain.accesschain import ChainedEntry
+from domain.accesschain import ChainedEntry, entry_values
 from infrastructure.accessstore.tables import COLUMNS
 
 Confirm = Callable[[object], bool]
 
 
 def _values(row: ChainedEntry) -> tuple[Any, ...]:
-    e = row.entry
-    return (
-        row.lane,
-        row.seq,
-        e.timestamp_ms,
-        e.action,
-        e.severity,
-        e.actor_kind,
-        e.source_ip,
-        e.detail,
-        e.machine_id,
-        e.nonce,
-        e.user_id,
-        e.ai_agent_id,
-        e.secret_id,
-        e.project_id,
-        e.secret_version,
-        row.prev_hash,
-        row.hash,
-    )
+    return (row.lane, row.seq, *entry_values(row.entry), row.prev_hash, row.hash)  # = COLUMNS
 
 
 def _latest(fetched: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
