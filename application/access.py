@@ -60,11 +60,18 @@ class Caller:
     machine: Machine
     source_ip: str
     nonce_key: str | None = None
+    head: object = None  # the ledger head this caller's checks were decided on
+    assumed: bool = False  # that head was the access writer's newest, not probed now
 
     def stamp(self, detail: str = "") -> AuditStamp:
         return AuditStamp(
             ActorKind.MACHINE, self.source_ip, machine_id=self.machine.machine_id, detail=detail
         )
+
+
+class StaleDecision(Exception):
+    """A refusal was about to be decided on an assumed head the ledger has moved past:
+    decide again with a probed head (refusals are rare; the probe is cheap for them)."""
 
 
 def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -83,13 +90,19 @@ class LedgerCache:
         self._items: dict[uuid.UUID, Any] = {}
         self._lock = threading.Lock()
 
-    def sync(self) -> None:
-        head = self.head.token()
+    def sync(self, head: object = None) -> object:
+        """Drop the cache if the ledger moved; returns the head it now stands for.
+
+        `head`: one the caller already knows (the access writer's newest batch read
+        it); the decision is then re-checked at commit if the ledger moved since."""
+        if head is None:
+            head = self.head.token()
         if head != self._head or head is None:
             with self._lock:
                 self._items = {}
                 self._head = head
                 self.keys.forget_cached()
+        return head
 
     def get(self, aggregate_id: uuid.UUID) -> Any:
         # Take the dict first, then load: an aggregate loaded now is at least as new
@@ -153,17 +166,21 @@ class MachineGate:
         """Nothing is proven yet: audited, folded per source (see `AuthFailures`)."""
         self.failures.record(request.source_ip, reason, machine_id=machine_id)
 
-    def authenticate(self, request: SignedRequest, *, defer_nonce: bool = False) -> Caller:
+    def authenticate(
+        self, request: SignedRequest, *, defer_nonce: bool = False, head: object = None
+    ) -> Caller:
         """Who is asking, proven; or an audited 401/403 (503 while sealed).
 
         With `defer_nonce` the caller consumes the nonce itself by writing a record
         keyed by it (one write per read instead of two). Sealed is decided last: the
         aggregates need no key, so a refusal while sealed is audited like any other."""
-        self.cache.sync()
+        assumed = head is not None
+        head = self.cache.sync(head)
         vault = self.cache.vault()
         if vault is None or not ip_allowed(
             request.source_ip, vault.allowlist_enabled, vault.allowlist
         ):
+            self._settle(assumed, head)
             self._refuse(request, f"IP {request.source_ip} not on the vault allowlist")
             raise Forbidden("Access denied")
         if not (request.machine_id and request.timestamp and request.nonce and request.signature):
@@ -181,7 +198,7 @@ class MachineGate:
         if abs(self.clock.now_ms() // 1000 - timestamp) > WINDOW_SECONDS:
             self._refuse(request, f"timestamp outside ±{WINDOW_SECONDS}s")
             raise AuthenticationFailed("Request timestamp is outside the allowed window")
-        machine = self._machine(request)
+        machine = self._machine(request, assumed, head)
         try:
             signature = base64.b64decode(request.signature, validate=True)
         except (binascii.Error, ValueError):
@@ -194,12 +211,13 @@ class MachineGate:
         ):
             self._refuse(request, "bad signature", machine.machine_id)
             raise AuthenticationFailed("Invalid signature")
-        nonce_key = f"nonce\x00{machine.machine_id}\x00{request.nonce}"
+        nonce_key = request.nonce  # unique per machine in the access log
         if not defer_nonce and not self.nonces.claim(
             machine.machine_id, request.nonce, self.clock.now_ms()
         ):
             self.refuse_replay(request.source_ip, machine.machine_id)
         if not machine.may_authenticate:
+            self._settle(assumed, head)
             state = "disabled" if machine.status is MachineStatus.APPROVED else machine.status.value
             # A refused request still uses up its nonce: once re-enabled, the machine's
             # captured request must not become replayable.
@@ -216,7 +234,9 @@ class MachineGate:
             if not written:
                 self.refuse_replay(request.source_ip, machine.machine_id)
             raise Forbidden(f"Machine is {state}")
-        caller = Caller(machine, request.source_ip, nonce_key if defer_nonce else None)
+        caller = Caller(
+            machine, request.source_ip, nonce_key if defer_nonce else None, head, assumed
+        )
         if self.keys.is_sealed:
             self._refuse_sealed(caller, request)
         return caller
@@ -236,13 +256,19 @@ class MachineGate:
         )
         raise AuthenticationFailed("Nonce already used (replayed request)")
 
-    def _machine(self, request: SignedRequest) -> Machine:
+    def _settle(self, assumed: bool, head: object) -> None:
+        if assumed and self.cache.sync() != head:
+            raise StaleDecision()
+
+    def _machine(self, request: SignedRequest, assumed: bool, head: object) -> Machine:
         try:
             machine: Machine = self.cache.get(uuid.UUID(request.machine_id or ""))
         except (ValueError, AggregateNotFoundError):
+            self._settle(assumed, head)
             self._refuse(request, "unknown machine")
             raise AuthenticationFailed("Unknown machine") from None
         if not isinstance(machine, Machine) or machine.status is MachineStatus.REVOKED:
+            self._settle(assumed, head)
             self._refuse(request, "revoked or unknown machine")
             raise AuthenticationFailed("Unknown machine")
         return machine
@@ -257,6 +283,7 @@ class MachineGate:
             secret = self.cache.secret(secret_id)
             project = self.cache.project(secret.project_id)
         except NotFound as missing:
+            self._settle(caller.assumed, caller.head)
             written = self.records.write(
                 "secret_read_denied",
                 caller.stamp(f"no such secret {secret_id[:40]!r}"),
@@ -267,6 +294,7 @@ class MachineGate:
             raise missing
         reason, error = self.denial(caller.machine, secret, project)
         if error is not None:
+            self._settle(caller.assumed, caller.head)
             written = self.records.write(
                 "secret_read_denied",
                 caller.stamp(reason),

@@ -1,143 +1,141 @@
-"""The access log: machine reads, denials and failed authentications.
+"""The access log writer: group commit into this process's own lane.
 
-These are audit records, not vault changes, and they come at the read rate. They
-live in their own eventsourcing Application (own table, own lock, own hash chain),
-so they never contend with vault writes and never move the ledger's head, which
-the gate uses as its cache key. A `RecordWriter` commits them in groups: each
-request waits for the commit of the batch that holds its record (durably audited
-before it answers), while many requests share one transaction.
+Machine reads, refusals and failed logins are audit records, not vault changes, and
+they come at the read rate. A single writer thread takes whatever is queued and
+appends it as one batch in one transaction; every request waits for the commit of
+the batch that holds its record (durably audited before it answers), while many
+requests share one commit. The batch is flushed as soon as the writer is free: a
+fixed linger measured slower.
+
+Each batch's transaction also reads the ledger head. A request decided against an
+older head is re-decided before the commit (validate-at-commit), so a revoke made
+through any API process bites on the very next request without a database round
+trip per request. A record keyed by a nonce that was used before is refused by the
+store's uniqueness; the batch is retried without it, so a replay never fails the
+rest of its batch.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import os
 import queue
+import socket
 import threading
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
-from uuid import UUID
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
-
-from application.transcodings import register_ledger_transcodings
+from application.ports import AccessStore, Clock
+from domain.accesschain import AccessEntry, chain, lane_genesis
 from domain.audit import AuditStamp
-from domain.records import AuditRecord
 
 MAX_BATCH = 300
+log = logging.getLogger("keyledger")
 
 
-class AccessLog(Application[UUID]):
-    name = "keyledger_access"
-
-    def __init__(self, env: Mapping[str, str] | None) -> None:
-        super().__init__(env)
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        register_ledger_transcodings(transcoder)
+def lane_origin() -> str:
+    return f"{socket.gethostname()[:64]} pid {os.getpid()}"
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A request's record as (re-)decided, and what the request acts on."""
+
+    entry: AccessEntry
+    refusal: Exception | None = None  # answered with this error; the entry records why
+    subject: Any = None  # e.g. the secret a read was decided on
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the writer made of a record. `written` False: its nonce was used before,
+    nothing was written for it."""
+
+    written: bool
+    refusal: Exception | None = None
+    subject: Any = None
+
+
+Recheck = Callable[[object], Decision | None]
+
+
+@dataclass
 class PendingRecord:
-    """What to record. The aggregate is built per save attempt: a failed save has
-    already collected (and so lost) an aggregate's pending events."""
-
-    action: str
-    audit: AuditStamp
-    secret_id: str | None
-    key: str | None
-    fetched_version: int | None = None  # a read: remembered for /v1/secrets/poll
-
-    def build(self) -> AuditRecord:
-        return AuditRecord(
-            action=self.action, audit=self.audit, secret_id=self.secret_id, record_key=self.key
-        )
-
-
-Batch = list[tuple[PendingRecord, "Future[bool]"]]
+    decision: Decision
+    future: Future[Verdict] = field(default_factory=Future)
+    decided_head: object = None
+    recheck: Recheck | None = None  # None: the record does not depend on vault state
 
 
 class RecordWriter:
-    """Group commit: a single writer thread saves whatever is queued as one batch.
-
-    The batch is flushed as soon as the writer is free (no fixed linger). A record
-    whose key was used before (a replayed nonce) makes its future resolve to False;
-    any other failure is raised to every waiter, so the request fails closed.
-    """
-
-    def __init__(
-        self,
-        log: AccessLog,
-        after_commit: Callable[[list[PendingRecord]], None] | None = None,
-    ) -> None:
-        self.log = log
-        self.after_commit = after_commit
-        self._queue: queue.Queue[tuple[PendingRecord, Future[bool]] | None] = queue.Queue()
+    def __init__(self, store: AccessStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.known_head: object = None  # the ledger head seen by the newest batch
+        self._queue: queue.Queue[PendingRecord | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="keyledger-records", daemon=True)
-        # after_commit (fetch bookkeeping) runs on its own thread: the writer goes
-        # straight back to committing the next batch.
-        self._after: queue.Queue[list[PendingRecord] | None] = queue.Queue()
-        self._after_thread = threading.Thread(
-            target=self._run_after, name="keyledger-records-after", daemon=True
-        )
         self._started = False
         self._lock = threading.Lock()
+        self._new_lane()
 
-    def submit(
+    def _new_lane(self) -> None:
+        self.lane = uuid.uuid4().hex
+        self._next_seq = 1
+        self._prev = lane_genesis(self.lane)
+
+    def entry(
         self,
         action: str,
         audit: AuditStamp,
-        secret_id: str | None,
+        secret_id: str | None = None,
         key: str | None = None,
-        fetched_version: int | None = None,
-    ) -> Future[bool]:
-        record = PendingRecord(action, audit, secret_id, key, fetched_version)
-        future: Future[bool] = Future()
+        *,
+        project_id: str | None = None,
+        secret_version: int | None = None,
+    ) -> AccessEntry:
+        return AccessEntry.of(
+            action,
+            audit,
+            self.clock.now_ms(),
+            secret_id=secret_id,
+            project_id=project_id,
+            nonce=key,
+            secret_version=secret_version,
+        )
+
+    def submit_record(self, record: PendingRecord) -> Future[Verdict]:
         self._ensure_started()
-        self._queue.put((record, future))
-        return future
+        self._queue.put(record)
+        return record.future
+
+    def submit(
+        self, action: str, audit: AuditStamp, secret_id: str | None, key: str | None = None
+    ) -> Future[Verdict]:
+        return self.submit_record(
+            PendingRecord(Decision(self.entry(action, audit, secret_id, key)))
+        )
 
     def write(
         self, action: str, audit: AuditStamp, secret_id: str | None = None, key: str | None = None
     ) -> bool:
-        """Submit and wait for the commit. False: the key was already used."""
-        return self.submit(action, audit, secret_id, key).result(timeout=30)
+        """Submit and wait for the commit. False: the key (nonce) was already used."""
+        return self.submit(action, audit, secret_id, key).result(timeout=30).written
 
     def _ensure_started(self) -> None:
         if not self._started:
             with self._lock:
                 if not self._started:
                     self._thread.start()
-                    self._after_thread.start()
                     self._started = True
 
     def close(self) -> None:
         if self._started:
             self._queue.put(None)
             self._thread.join(timeout=10)
-            self._after.put(None)
-            self._after_thread.join(timeout=10)
-
-    def _run_after(self) -> None:
-        while True:
-            records = self._after.get()
-            if records is None:
-                return
-            while len(records) < 5000:
-                try:
-                    more = self._after.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._after.put(None)
-                    break
-                records.extend(more)
-            # Bookkeeping only (what poll compares with); the audit is committed.
-            if self.after_commit is not None:
-                with contextlib.suppress(Exception):
-                    self.after_commit(records)
 
     def _run(self) -> None:
         while True:
@@ -145,41 +143,73 @@ class RecordWriter:
             if item is None:
                 return
             batch = [item]
+            stop = False
             while len(batch) < MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    self._queue.put(None)
+                    stop = True
                     break
                 batch.append(more)
             self._commit(batch)
+            if stop:
+                return
 
-    def _commit(self, batch: Batch) -> None:
+    def _commit(self, batch: list[PendingRecord]) -> None:
         try:
-            self.log.save(*(record.build() for record, _ in batch))
-            saved = batch
-        except IntegrityError:
-            saved = self._commit_one_by_one(batch)
-        except Exception as exc:
-            for _record, future in batch:
-                future.set_exception(exc)
-            return
-        for _record, future in saved:
-            future.set_result(True)
-        if self.after_commit is not None and saved:
-            self._after.put([record for record, _ in saved])
+            self._append(batch)
+        except Exception as exc:  # fail closed: no waiter is answered as audited
+            log.warning("access log: batch of %d not written (%s)", len(batch), type(exc).__name__)
+            # The commit's fate may be unknown: continue in a fresh lane, so this
+            # lane's chain stays exactly what the store holds.
+            self._new_lane()
+            for record in batch:
+                if not record.future.done():
+                    record.future.set_exception(exc)
 
-    def _commit_one_by_one(self, batch: Batch) -> Batch:
-        saved = []
-        for record, future in batch:
-            try:
-                self.log.save(record.build())
-            except IntegrityError:
-                future.set_result(False)
-            except Exception as exc:
-                future.set_exception(exc)
-            else:
-                saved.append((record, future))
-        return saved
+    def _append(self, batch: list[PendingRecord]) -> None:
+        pending = list(batch)
+        while pending:
+            decisions = [p.decision for p in pending]
+            rows = chain(self.lane, self._next_seq, self._prev, [d.entry for d in decisions])
+            fetched = [
+                (d.entry.machine_id, d.entry.secret_id, d.entry.secret_version)
+                for d in decisions
+                if d.refusal is None
+                and d.entry.action == "secret_read"
+                and d.entry.machine_id
+                and d.entry.secret_id
+                and d.entry.secret_version is not None
+            ]
+            outcome = self.store.append(rows, fetched, partial(self._still_decided, pending))
+            if outcome.replayed:
+                refused = set(outcome.replayed)
+                for i in refused:
+                    pending[i].future.set_result(Verdict(written=False))
+                pending = [p for i, p in enumerate(pending) if i not in refused]
+                continue
+            if not outcome.committed:
+                continue  # some were re-decided: write the new decisions instead
+            self.known_head = outcome.head
+            self._next_seq = rows[-1].seq + 1
+            self._prev = rows[-1].hash
+            for p in pending:
+                d = p.decision
+                p.future.set_result(Verdict(True, d.refusal, d.subject))
+            return
+
+    @staticmethod
+    def _still_decided(pending: list[PendingRecord], head: object) -> bool:
+        """Re-decide records decided on an older ledger head; False if any changed."""
+        unchanged = True
+        for p in pending:
+            if p.recheck is None or p.decided_head == head:
+                continue
+            redecided = p.recheck(head)
+            p.decided_head = head
+            if redecided is not None:
+                p.decision = redecided
+                unchanged = False
+        return unchanged

@@ -20,7 +20,7 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from application.accesslog import RecordWriter
+from application.accesslog import RecordWriter, Verdict
 from application.ports import Clock
 from domain.audit import ActorKind, AuditStamp
 
@@ -117,6 +117,6 @@ class AuthFailures:
         for future in [self._write_fold(key, folded) for key, folded in closed]:
             future.result(timeout=30)
 
-    def _write_fold(self, key: str, folded: Counter[str]) -> Future[bool]:
+    def _write_fold(self, key: str, folded: Counter[str]) -> Future[Verdict]:
         stamp = AuditStamp(ActorKind.EXTERNAL, key, detail=fold_detail(folded, self.interval_ms))
         return self.records.submit("auth_failure", stamp, None)

@@ -6,9 +6,11 @@ store); tests may substitute in-memory fakes. Nothing here names a framework.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.accesschain import ChainedEntry
 from domain.values import SealedValue
 
 
@@ -88,6 +90,48 @@ class FetchLog(Protocol):
         ...
 
     def last(self, machine_id: str, secret_ids: list[str]) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """What became of one batch. `replayed`: positions whose (machine, nonce) was used
+    before; when any is, nothing was committed. `head`: the ledger head read inside
+    the batch's transaction."""
+
+    committed: bool
+    replayed: list[int]
+    head: object
+
+
+class AccessStore(Protocol):
+    """The append-only access log (see domain/accesschain.py)."""
+
+    def append(
+        self,
+        rows: list[ChainedEntry],
+        fetched: list[tuple[str, str, int]],
+        confirm: Callable[[object], bool],
+    ) -> AppendOutcome:
+        """One transaction: the rows (a lane's first row also registers the lane), then
+        the fetch bookkeeping, then `confirm(ledger head)` decides commit or rollback."""
+        ...
+
+
+@dataclass(frozen=True)
+class LaneInfo:
+    lane: str
+    started_ms: int
+    origin: str
+
+
+class AccessLogSource(Protocol):
+    """What `verify` walks: every lane, and the lane of every stored record."""
+
+    def lanes(self) -> list[LaneInfo]: ...
+
+    def record_lanes(self) -> list[str]: ...
+
+    def iter_lane(self, lane: str) -> Iterator[ChainedEntry]: ...
 
 
 class HeadWatch(Protocol):

@@ -7,13 +7,26 @@ lagging read model can hide a fresh grant but can never leak a value.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Protocol
 
+from eventsourcing.application import AggregateNotFoundError
+
 from application.access import Caller, MachineGate
+from application.accesslog import Decision, PendingRecord, Verdict
 from application.ledger import Ledger
 from application.ports import FetchLog
-from domain.errors import AuthenticationFailed, KeyledgerError, Locked, NotFound
-from domain.machine import Machine
+from domain.allowlist import ip_allowed
+from domain.audit import ActorKind, AuditStamp
+from domain.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    KeyledgerError,
+    Locked,
+    NotFound,
+    Sealed,
+)
+from domain.machine import Machine, MachineStatus
 from domain.project import Project
 from domain.secret import Secret
 
@@ -40,24 +53,110 @@ class MachineReads:
         self.fetches = fetches
         self.cache = gate.cache
 
+    def start_read(
+        self, caller: Caller, secret_id: str, key: str | None
+    ) -> tuple[str, PendingRecord]:
+        """Check and decrypt now; the answer waits for the record's commit (`finish_read`).
+
+        The record is re-decided at commit if the ledger moved since `caller.head`."""
+        secret, project = self.gate.check_secret(caller, secret_id)
+        value = self.ledger.open_current(secret, project)
+        record = PendingRecord(
+            self._read_decision(caller, secret, project, key),
+            decided_head=caller.head,
+            recheck=lambda head: self._redecide(caller, secret_id, secret, key, head),
+        )
+        self.gate.records.submit_record(record)
+        return value, record
+
+    def finish_read(self, caller: Caller, value: str, verdict: Verdict) -> str:
+        if not verdict.written:
+            self.gate.refuse_replay(caller.source_ip, caller.machine.machine_id)
+        if verdict.refusal is not None:
+            raise verdict.refusal
+        if isinstance(verdict.subject, tuple):  # re-decided on a newer version
+            secret, project = verdict.subject
+            return self.ledger.open_current(secret, project)
+        return value
+
+    def _read_decision(
+        self,
+        caller: Caller,
+        secret: Secret,
+        project: Project,
+        key: str | None,
+        redone: bool = False,
+    ) -> Decision:
+        number = secret.current.number
+        entry = self.gate.records.entry(
+            "secret_read",
+            caller.stamp(f"version {number}"),
+            secret.secret_id,
+            key,
+            project_id=project.project_id,
+            secret_version=number,
+        )
+        return Decision(entry, subject=(secret, project) if redone else None)
+
+    def _redecide(
+        self, caller: Caller, secret_id: str, decided: Secret, key: str | None, head: object
+    ) -> Decision | None:
+        """The same checks against the ledger at `head` (a commit landed meanwhile)."""
+        self.cache.sync(head)
+        records = self.gate.records
+        vault = self.cache.vault()
+        if vault is None or not ip_allowed(
+            caller.source_ip, vault.allowlist_enabled, vault.allowlist
+        ):
+            stamp = caller.stamp(f"IP {caller.source_ip} not on the vault allowlist")
+            return Decision(
+                records.entry("auth_failure", stamp, key=key), Forbidden("Access denied")
+            )
+        try:
+            machine = self.cache.get(uuid.UUID(caller.machine.machine_id))
+        except (ValueError, AggregateNotFoundError):
+            machine = None
+        if not isinstance(machine, Machine) or machine.status is MachineStatus.REVOKED:
+            stamp = caller.stamp("machine was revoked")
+            entry = records.entry("auth_failure", stamp, key=key)
+            return Decision(entry, AuthenticationFailed("Unknown machine"))
+        if not machine.may_authenticate:
+            state = "disabled" if machine.status is MachineStatus.APPROVED else machine.status.value
+            stamp = AuditStamp(
+                ActorKind.MACHINE, caller.source_ip, machine_id=machine.machine_id,
+                detail=f"machine is {state}",
+            )  # fmt: skip
+            return Decision(
+                records.entry("auth_failure", stamp, key=key), Forbidden(f"Machine is {state}")
+            )
+        if self.gate.keys.is_sealed:
+            stamp = caller.stamp("server is sealed (GET /v1/secret)")
+            return Decision(records.entry("secret_read_denied", stamp, key=key), Sealed())
+        try:
+            secret = self.cache.secret(secret_id)
+            project = self.cache.project(secret.project_id)
+        except NotFound as missing:
+            stamp = caller.stamp(f"no such secret {secret_id[:40]!r}")
+            return Decision(records.entry("secret_read_denied", stamp, key=key), missing)
+        reason, error = self.gate.denial(machine, secret, project)
+        if error is not None:
+            stamp = caller.stamp(reason)
+            entry = records.entry("secret_read_denied", stamp, secret.secret_id, key)
+            return Decision(entry, error)
+        if secret.current.number == decided.current.number:
+            return None
+        return self._read_decision(caller, secret, project, key, redone=True)
+
     def _reveal(self, caller: Caller, secret: Secret, project: Project, key: str | None) -> str:
         """Decrypt, then wait for the durable `secret_read` record before answering."""
         value = self.ledger.open_current(secret, project)
-        future = self.gate.records.submit(
-            "secret_read",
-            caller.stamp(f"version {secret.current.number}"),
-            secret.secret_id,
-            key,
-            fetched_version=secret.current.number,
-        )
-        if not future.result(timeout=30):
-            self.gate.refuse_replay(caller.source_ip, caller.machine.machine_id)
-            raise AuthenticationFailed("Nonce already used (replayed request)")
-        return value
+        record = PendingRecord(self._read_decision(caller, secret, project, key))
+        verdict = self.gate.records.submit_record(record).result(timeout=30)
+        return self.finish_read(caller, value, verdict)
 
     def get_secret(self, caller: Caller, secret_id: str) -> str:
-        secret, project = self.gate.check_secret(caller, secret_id)
-        return self._reveal(caller, secret, project, caller.nonce_key)
+        value, record = self.start_read(caller, secret_id, caller.nonce_key)
+        return self.finish_read(caller, value, record.future.result(timeout=30))
 
     def readable(self, machine: Machine, project_id: str | None = None) -> list[Secret]:
         """Every secret this machine may read now (optionally in one project)."""

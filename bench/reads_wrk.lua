@@ -14,7 +14,9 @@
 -- the server neither answers nor audits. wrk's -d is longer than the read window by a
 -- drain period, so every read in flight at the deadline is answered and counted; no
 -- read is cut off by wrk's stop. A thread that runs out of lines parks early
--- ("exhausted"). done() prints one line: "KLBENCH {json}".
+-- ("exhausted"). done() prints one line: "KLBENCH {json}", with the window's edges
+-- (t_first, t_last: CLOCK_MONOTONIC seconds, the clock of Python's time.monotonic) so
+-- the bench can take the servers' CPU over exactly the read window.
 
 local ffi = require("ffi")
 ffi.cdef([[
@@ -163,15 +165,17 @@ function done(summary, latency, requests)
   local window = 0
   if first ~= nil and last > first then
     window = last - first
+  else
+    first, last = 0, 0
   end
   local e = summary.errors
   io.write(string.format(
     'KLBENCH {"issued":%d,"received":%d,"ok":%d,"bad_body":%d,"exhausted":%d,'
-      .. '"window_s":%.6f,"statuses":{%s},"wrk_requests":%d,"wrk_duration_us":%d,'
+      .. '"window_s":%.6f,"t_first":%.6f,"t_last":%.6f,"statuses":{%s},"wrk_requests":%d,"wrk_duration_us":%d,'
       .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
       .. '"latency_us":{"p50":%.1f,"p90":%.1f,"p99":%.1f,"max":%.1f,"mean":%.1f}}\n',
     total.issued, total.received, total.ok, total.bad_body, total.exhausted,
-    window, table.concat(parts, ","), summary.requests, summary.duration,
+    window, first, last, table.concat(parts, ","), summary.requests, summary.duration,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean

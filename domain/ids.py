@@ -7,6 +7,7 @@ id needs no index and cannot collide across kinds (the prefix is part of the nam
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import string
@@ -47,8 +48,9 @@ def require(prefix: str, value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=65536)
 def aggregate_id(public_id: str) -> uuid.UUID:
-    """The event-store id of the aggregate a public id names."""
+    """The event-store id of the aggregate a public id names (cached: every read asks)."""
     return uuid.uuid5(_NAMESPACE, public_id)
 
 

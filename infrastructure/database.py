@@ -118,14 +118,6 @@ nonces = Table(
     Column("seen_ms", BigInteger, nullable=False, index=True),
 )
 
-fetches = Table(
-    "kl_fetches",
-    metadata,
-    Column("machine_id", String(36), primary_key=True),
-    Column("secret_id", String(32), primary_key=True),
-    Column("version", Integer, nullable=False),
-)
-
 machines = Table(
     "rm_machines",
     metadata,
@@ -202,7 +194,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "5"
+READ_MODEL_VERSION = "6"  # 6: access records left rm_audit_log (ADR 0014)
 
 meta = Table(
     "kl_meta",

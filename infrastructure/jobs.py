@@ -31,7 +31,7 @@ from domain.errors import Conflict, KeyledgerError
 log = logging.getLogger("keyledger.jobs")
 
 QUEUE = "keyledger"
-SCHEDULER_LOCK = 7210420002
+SCHEDULER_LOCK = 7210420002  # 7210420001: schema creation; 7210420003: access tables
 RECENT_TTL_MS = 60_000
 
 

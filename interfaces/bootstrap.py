@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from application.access import MachineGate
-from application.accesslog import AccessLog, PendingRecord, RecordWriter
+from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
 from application.failures import AuthFailures
@@ -22,6 +22,8 @@ from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
+from infrastructure.accessstore.store import SqlAccessStore
+from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -31,7 +33,7 @@ from infrastructure.datadir import open_data_dir
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
-from infrastructure.machinestate import SqlFetchLog, SqlNonceStore
+from infrastructure.machinestate import SqlNonceStore
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
 from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
@@ -61,8 +63,7 @@ class Services:
     gate: MachineGate
     reads: MachineReads
     nonces: SqlNonceStore
-    access_log: AccessLog
-    access_projector: SqlProjector
+    access: SqlAccessStore
     records: RecordWriter
     failures: AuthFailures
     unseal_throttle: Backoff
@@ -75,13 +76,12 @@ class Services:
         self.jobs.close()
         self.failures.flush(everything=True)  # folded counts are written, not lost
         self.records.close()
-        self.access_log.close()
+        self.access.close()
         self.ledger.close()
         self.projector.engine.dispose()
 
     def catch_up(self) -> None:
         self.projector.catch_up()
-        self.access_projector.catch_up()
 
 
 def build_store(settings: Settings) -> tuple[Ledger, Envelope, SqlProjector, SystemClock]:
@@ -94,9 +94,22 @@ def build_store(settings: Settings) -> tuple[Ledger, Envelope, SqlProjector, Sys
     return ledger, envelope, SqlProjector(engine, ledger), clock
 
 
-def build_access_store(settings: Settings, projector: SqlProjector) -> SqlProjector:
-    """The access log (machine reads, refusals) and its projector, beside the ledger."""
-    return SqlProjector(projector.engine, AccessLog(settings.access_store_env()), "access")
+def build_access_store(
+    settings: Settings, projector: SqlProjector, head: HeadWatch | None = None
+) -> SqlAccessStore:
+    """The access log (machine reads, refusals) beside the ledger; old stores upgraded.
+
+    Its writer reads the ledger head inside each batch's transaction (see accesslog)."""
+    origin = lane_origin()
+    if settings.is_distributed:
+        statement = projector.app.recorder.max_notification_id_statement  # type: ignore[attr-defined]
+        store = SqlAccessStore.distributed(projector.engine, origin, statement)
+    else:
+        probe = head or SqliteHead(settings.data_dir / "ledger.sqlite")
+        store = SqlAccessStore.embedded(settings.data_dir / "access.sqlite", origin, probe.token)
+    upgrade_legacy_access_log(settings, store)
+    move_fetches(projector.engine, store)
+    return store
 
 
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
@@ -132,21 +145,13 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     if load_key:
         _load_server_key(settings, envelope)
     setup_code = FileSetupCode(settings.data_dir)
-    access_projector = build_access_store(settings, projector)
-    access_log = access_projector.app
-    assert isinstance(access_log, AccessLog)
-    fetch_log = SqlFetchLog(projector.engine)
-
-    def remember_fetches(records: list[PendingRecord]) -> None:
-        fetch_log.record_many(
-            [
-                (r.audit.machine_id, r.secret_id, r.fetched_version)
-                for r in records
-                if r.fetched_version is not None and r.audit.machine_id and r.secret_id
-            ]
-        )
-
-    records = RecordWriter(access_log, after_commit=remember_fetches)
+    head: HeadWatch = (
+        RecorderHead(ledger.recorder)
+        if settings.is_distributed
+        else SqliteHead(settings.data_dir / "ledger.sqlite")
+    )
+    access = build_access_store(settings, projector, head)
+    records = RecordWriter(access, clock)
     failures = AuthFailures(records, clock)
     accounts = OperatorAccounts(
         ledger=ledger,
@@ -161,14 +166,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     if ledger.vault() is None and setup_code.ensure():
         log.warning("First start: one-time setup code written to %s", setup_code.path)
     projector.catch_up()
-    access_projector.catch_up()
-    read_models = ReadModels(projector.engine)
+    read_models = ReadModels(projector.engine, access)
     nonces = SqlNonceStore(projector.engine)
-    head: HeadWatch = (
-        RecorderHead(ledger.recorder)
-        if settings.is_distributed
-        else SqliteHead(settings.data_dir / "ledger.sqlite")
-    )
     gate = MachineGate(ledger, NaclVerifier(), nonces, clock, envelope, records, head, failures)
     heartbeats = SqlHeartbeatStore(projector.engine)
     rotations = Rotations(ledger, heartbeats, SqlRotationDirectory(projector.engine))
@@ -188,10 +187,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         clock=clock,
         machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
         gate=gate,
-        reads=MachineReads(ledger, gate, read_models, fetch_log),
+        reads=MachineReads(ledger, gate, read_models, access),
         nonces=nonces,
-        access_log=access_log,
-        access_projector=access_projector,
+        access=access,
         records=records,
         failures=failures,
         unseal_throttle=Backoff(clock, free=5, max_delay_ms=15 * 60_000),

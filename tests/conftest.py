@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -25,6 +26,13 @@ def _pg_admin() -> psycopg.Connection:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL to a brand-new database, dropped after the test."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A brand-new PostgreSQL database for any scope (a module's shared servers too)."""
     name = "kl_test_" + secrets.token_hex(6)
     with _pg_admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

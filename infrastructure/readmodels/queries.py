@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, RowMapping
 
+from domain.accesschain import ChainedEntry
 from domain.secret import TRASH_RETENTION_MS
+from infrastructure.accessstore.store import SqlAccessStore
 from infrastructure.database import (
     audit_log,
     grants,
@@ -56,8 +58,28 @@ def _audit(row: RowMapping) -> dict[str, Any]:
     }
 
 
+def _access(row: ChainedEntry) -> dict[str, Any]:
+    e = row.entry
+    return {
+        "id": f"{row.lane}:{row.seq}",
+        "log": "access",
+        "action": e.action,
+        "severity": e.severity,
+        "actorKind": e.actor_kind,
+        "userId": e.user_id,
+        "machineId": e.machine_id,
+        "aiAgentId": e.ai_agent_id,
+        "secretId": e.secret_id,
+        "projectId": e.project_id,
+        "sourceIp": e.source_ip,
+        "detail": e.detail,
+        "timestamp": e.timestamp_ms,
+    }
+
+
 class ReadModels:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, access: SqlAccessStore | None = None) -> None:
+        self.access = access
         self.engine = engine
 
     def _all(self, query: Any) -> list[RowMapping]:
@@ -133,8 +155,8 @@ class ReadModels:
     def audit_tail(self, limit: int = 50, since: int = 0) -> list[dict[str, Any]]:
         """The newest `limit` entries after time `since` (ms), newest last.
 
-        Vault changes ("ledger") and machine reads ("access") come from two chained
-        logs; they are merged here by time."""
+        Vault changes ("ledger", projected) and machine access ("access", its own
+        append-only table) are merged here by time."""
         query = (
             select(audit_log)
             .where(audit_log.c.timestamp_ms > since)
@@ -145,7 +167,11 @@ class ReadModels:
             )
             .limit(limit)
         )
-        return [_audit(r) for r in reversed(self._all(query))]
+        entries = [_audit(r) for r in self._all(query)]
+        if self.access is not None:
+            entries += [_access(r) for r in self.access.newest(limit, since)]
+            entries.sort(key=lambda e: (e["timestamp"], e["log"] == "ledger"), reverse=True)
+        return list(reversed(entries[:limit]))
 
     # -- machines --------------------------------------------------------------
 

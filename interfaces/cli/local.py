@@ -40,6 +40,24 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> 
     return settings
 
 
+def _ledger_line(report: Any) -> str:
+    if report.ok:
+        return f"ledger: chain intact, {report.checked} events, head #{report.head_id}"
+    return (
+        f"[red]ledger: CHAIN BROKEN[/red] at event #{report.first_bad_id}: "
+        f"{report.reason} ({report.checked} events verified before it)"
+    )
+
+
+def _access_line(report: Any) -> str:
+    if report.ok:
+        return f"access: chains intact, {report.checked} records in {report.lanes} lane(s)"
+    return (
+        f"[red]access: CHAIN BROKEN[/red] at record {report.first_bad}: "
+        f"{report.reason} ({report.checked} records verified before it)"
+    )
+
+
 def register(app: typer.Typer, audit: typer.Typer) -> None:
     @app.command()
     def server(
@@ -53,7 +71,10 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
                 "--workers", min=1, help="API processes; one per core is fastest (both modes)."
             ),
         ] = 1,
-        log_level: Annotated[str, typer.Option("--log-level")] = "info",
+        log_level: Annotated[
+            str,
+            typer.Option("--log-level", help="critical, error, warning, info, debug."),
+        ] = "info",
         access_log: Annotated[
             bool,
             typer.Option(
@@ -71,10 +92,12 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run the keyledger server (embedded SQLite by default)."""
-        import uvicorn
+        from interfaces.http.serverlog import level_name
 
-        from interfaces.http.serverlog import uvicorn_options
-
+        try:
+            level_name(log_level)
+        except ValueError as exc:
+            usage(str(exc))
         settings = _settings(
             data_dir,
             database_url,
@@ -83,31 +106,29 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             access_log=access_log or None,
             allow_open_data_dir=allow_open_data_dir or None,
         )
-        options = uvicorn_options(settings.access_log, log_level)
+        from interfaces.http.server import CannotListen, check_port, serve
+
+        try:
+            check_port(host, port)
+        except CannotListen as exc:
+            fail(str(exc))
         say(f"keyledger on http://{host}:{port} — data dir {settings.data_dir}")
         if workers > 1:
             # First start (tables, server key, setup code) happens once, here, before
-            # the workers fork: N workers racing to create them would collide.
+            # the workers start: N workers racing to create them would collide.
             from interfaces.bootstrap import build
 
             build(settings).close()
-            os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
-            if settings.database_url:
-                os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
-            if settings.allow_open_data_dir:
-                os.environ["KEYLEDGER_ALLOW_OPEN_DATA_DIR"] = "1"
-            uvicorn.run(
-                "interfaces.http.asgi:app",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                **options,
-            )
-            return
-        from interfaces.http.app import create_app
-
-        uvicorn.run(create_app(settings), host=host, port=port, **options)
+        # Every worker builds the app from the environment (interfaces.http.asgi).
+        os.environ["KEYLEDGER_DATA_DIR"] = str(settings.data_dir)
+        if settings.database_url:
+            os.environ["KEYLEDGER_DATABASE_URL"] = settings.database_url
+        if settings.allow_open_data_dir:
+            os.environ["KEYLEDGER_ALLOW_OPEN_DATA_DIR"] = "1"
+        try:
+            serve(host, port, workers, settings.access_log, log_level)
+        except CannotListen as exc:
+            fail(str(exc))
 
     @app.command()
     def worker(
@@ -143,8 +164,9 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
     def verify(
         data_dir: DataDir = None, database_url: DatabaseUrl = None, json_out: Json = False
     ) -> None:
-        """Re-walk both hash chains (vault changes, machine access); exit 1 naming the
-        first bad event."""
+        """Re-walk the hash chains (vault changes; every lane of the access log); exit 1
+        naming the first bad event or record."""
+        from application.accessverify import verify_access_log
         from infrastructure.eventstore.chain import ChainSource, verify_chain
         from interfaces.bootstrap import build_access_store, build_store
 
@@ -152,44 +174,35 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         ledger, _envelope, projector, _clock = build_store(settings)
         access = build_access_store(settings, projector)
         try:
-            reports = {
-                "ledger": verify_chain(cast(ChainSource, ledger.recorder)),
-                "access": verify_chain(cast(ChainSource, access.app.recorder)),
-            }
+            ledger_report = verify_chain(cast(ChainSource, ledger.recorder))
+            access_report = verify_access_log(access)
         finally:
-            access.app.close()
+            access.close()
             ledger.close()
             projector.engine.dispose()
-        ok = all(r.ok for r in reports.values())
+        ok = ledger_report.ok and access_report.ok
         if json_out:
             emit_json(
                 {
                     "ok": ok,
-                    "checked": sum(r.checked for r in reports.values()),
-                    **{name: r.__dict__ for name, r in reports.items()},
+                    "checked": ledger_report.checked + access_report.checked,
+                    "ledger": ledger_report.__dict__,
+                    "access": access_report.__dict__,
                 }
             )
-        for name, report in reports.items():
-            if json_out:
-                break
-            if report.ok:
-                say(f"{name}: chain intact, {report.checked} events, head #{report.head_id}")
-            else:
-                say(
-                    f"[red]{name}: CHAIN BROKEN[/red] at event #{report.first_bad_id}: "
-                    f"{report.reason} ({report.checked} events verified before it)"
-                )
+        else:
+            say(_ledger_line(ledger_report))
+            say(_access_line(access_report))
         if not ok:
             raise typer.Exit(EXIT_ERROR)
 
     @projections.command("rebuild")
     def rebuild(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
         """Drop the read models and replay them from the event store."""
-        from interfaces.bootstrap import build_access_store, build_store
+        from interfaces.bootstrap import build_store
 
         settings = _settings(data_dir, database_url)
         ledger, _envelope, projector, _clock = build_store(settings)
-        access = build_access_store(settings, projector)
         count = 0
         try:
             with Progress(
@@ -199,15 +212,13 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
                 TimeElapsedColumn(),
                 transient=False,
             ) as progress:
-                for runner in (projector, access):
-                    task = progress.add_task(runner.log, total=None)
+                task = progress.add_task("ledger", total=None)
 
-                    def tick(done: int, total: int, task: TaskID = task) -> None:
-                        progress.update(task, completed=done, total=max(total, done))
+                def tick(done: int, total: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=done, total=max(total, done))
 
-                    count += runner.rebuild(tick)
+                count += projector.rebuild(tick)
         finally:
-            access.app.close()
             ledger.close()
             projector.engine.dispose()
         say(f"Rebuilt read models from {count} events.")

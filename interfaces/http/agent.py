@@ -10,6 +10,7 @@ not grow with the number of agents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,16 @@ class HeadSignal:
         finally:
             self.waiters -= 1
 
+    async def close(self) -> None:
+        """On shutdown: stop the probe loop. granian stops its event loop without
+        cancelling what is left (asyncio.run would), and a probe loop left pending
+        keeps its anyio worker thread, and so the worker process, from ending."""
+        task, self._task = self._task, None
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _run(self) -> None:
         last = await anyio.to_thread.run_sync(self.probe)
         while self.waiters > 0:
@@ -60,6 +71,13 @@ class HeadSignal:
 
 
 _SIGNALS: dict[int, HeadSignal] = {}
+
+
+async def close_head_signal(services: Services) -> None:
+    """On the app's shutdown: its probe loop ends before the event loop does."""
+    signal = _SIGNALS.pop(id(services), None)
+    if signal is not None:
+        await signal.close()
 
 
 def head_signal(services: Services) -> HeadSignal:
@@ -137,6 +155,7 @@ class AgentController(Controller):
         # The body is read, so the next ASGI message is the client going away: a killed
         # agent must not leave its wait running (it would also hold up a graceful stop).
         gone = asyncio.ensure_future(request.receive())
+        woken: asyncio.Future[None] | None = None
         try:
             while True:
                 current = await anyio.to_thread.run_sync(
@@ -149,3 +168,5 @@ class AgentController(Controller):
                 await asyncio.wait({woken, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
+            if woken is not None:
+                woken.cancel()  # no longer a waiter: the probe loop may end now

@@ -6,8 +6,10 @@ mapping and the background loops (read-model follower, trash sweep).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
 import threading
 from typing import Any
 
@@ -22,9 +24,10 @@ from domain.errors import KeyledgerError
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
-from interfaces.http.agent import AgentController
+from interfaces.http.agent import AgentController, close_head_signal
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
+from interfaces.http.hotpath import FastSecretRead
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
@@ -53,6 +56,7 @@ class BackgroundLoops:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.parent = os.getppid()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="keyledger-loops", daemon=True)
 
@@ -60,6 +64,8 @@ class BackgroundLoops:
         sweep_every = self.services.settings.trash_sweep_seconds
         since_sweep = sweep_every  # sweep once at start
         while not self.stop.wait(1.0):
+            if os.getppid() != self.parent:
+                self.orphaned()
             try:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
@@ -74,6 +80,30 @@ class BackgroundLoops:
             except Exception as exc:  # keep looping; the next tick retries
                 log.warning("background loop: %s", type(exc).__name__)
 
+    def orphaned(self) -> None:
+        """The server process is gone (SIGKILLed, crashed) and nobody will stop this
+        worker: granian's workers leave SIGTERM to it. Write what is buffered and exit
+        rather than serve on, unsupervised, holding the port and the database."""
+        log.warning("the server process is gone: worker %d stops", os.getpid())
+        with contextlib.suppress(Exception):
+            self.services.close()
+        os._exit(0)
+
+
+class KeyledgerApp(Litestar):
+    """Litestar, with the signed read's fast path in front of routing (hotpath.py)."""
+
+    fast_read: FastSecretRead | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fast = self.fast_read
+        if fast is not None:
+            headers = fast.headers_if_simple(scope)
+            if headers is not None:
+                await fast.serve(scope, headers, send)
+                return
+        await super().__call__(scope, receive, send)
+
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     services = services or build(settings)
@@ -86,11 +116,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if services.settings.broker_url is None:  # embedded: the jobs run in-process
             services.jobs.start_worker()
 
+    async def stop_waits() -> None:
+        await close_head_signal(services)
+
     def stop() -> None:
         loops.stop.set()
         services.close()
 
-    return Litestar(
+    app = KeyledgerApp(
         route_handlers=[
             healthz,
             readyz,
@@ -115,5 +148,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         openapi_config=OpenAPIConfig(title="keyledger", version="0.1.0", path="/schema"),
         request_max_body_size=MAX_BODY,
         on_startup=[start],
-        on_shutdown=[stop],
+        on_shutdown=[stop_waits, stop],
     )
+    app.fast_read = FastSecretRead(services, proxies_trusted=bool(trusted))
+    return app

@@ -1,8 +1,10 @@
-"""ASGI factory for multi-process servers: `uvicorn --factory interfaces.http.asgi:app`.
+"""ASGI factory: what each `keyledger server` worker builds (granian), and what another
+ASGI server runs: `granian --interface asgi --factory interfaces.http.asgi:app`, or
+`uvicorn --factory interfaces.http.asgi:app --no-proxy-headers`.
 
-Run it with the server's proxy-header handling off (`uvicorn --no-proxy-headers`;
-`keyledger server --workers N` does): keyledger reads X-Forwarded-For itself, and only
-from KEYLEDGER_TRUSTED_PROXIES. A request whose address the server already rewrote is
+Run it with the server's proxy-header handling off (granian has none; uvicorn needs
+`--no-proxy-headers`): keyledger reads X-Forwarded-For itself, and only from
+KEYLEDGER_TRUSTED_PROXIES. A request whose address the server already rewrote is
 refused, since its real peer is lost.
 """
 

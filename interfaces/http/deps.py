@@ -64,8 +64,9 @@ def _address(hop: str) -> str:
         return hop
 
 
-def refuse_rewritten_peer(request: AnyRequest) -> None:
-    """Before every handler: refuse a request whose peer address an HTTP server already
+async def refuse_rewritten_peer(request: AnyRequest) -> None:
+    """Before every handler (async: a sync hook costs a worker-thread hop per request):
+    refuse a request whose peer address an HTTP server already
     took from a forwarded header (uvicorn's and gunicorn's proxy-headers default).
 
     The socket's real peer is lost then, so neither the allowlist nor the audit could

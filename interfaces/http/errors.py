@@ -40,12 +40,19 @@ def error(status: int, message: str) -> Response[dict[str, str]]:
     return Response({"error": message}, status_code=status)
 
 
+def domain_error_parts(exc: KeyledgerError) -> tuple[int, str, int | None]:
+    """(status, message, Retry-After seconds or None): shared with the hot path."""
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    retry_after = exc.retry_after_seconds if isinstance(exc, TooManyAttempts) else None
+    return status, str(exc), retry_after
+
+
 def on_domain_error(_: AnyRequest, exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, KeyledgerError)
-    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    response = error(status, str(exc))
-    if isinstance(exc, TooManyAttempts):
-        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    status, message, retry_after = domain_error_parts(exc)
+    response = error(status, message)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

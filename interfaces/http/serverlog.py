@@ -9,10 +9,14 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 TOKEN_PATH = re.compile(r"(/bootstrap/)(?!register(?:[/?#]|$))[^/?#]+", re.IGNORECASE)
 REDACTED = r"\1[redacted]"
+ACCESS_LOGGER = "granian.access"
+# Python's level names, plus uvicorn's `trace` (the option predates granian).
+LOG_LEVELS = {"critical", "error", "warning", "warn", "info", "debug", "trace"}
 
 
 def redact(path: str) -> str:
@@ -20,10 +24,16 @@ def redact(path: str) -> str:
 
 
 class RedactTokens(logging.Filter):
-    """For uvicorn's access logger: its record's third argument is the request path."""
+    """For an access logger. granian logs a format string with one mapping argument
+    (`path`, `query_string`, ...); uvicorn logs a tuple whose third item is the path."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3:
+        if isinstance(record.args, Mapping):
+            record.args = {
+                key: redact(str(value)) if key in ("path", "query_string") else value
+                for key, value in record.args.items()
+            }
+        elif isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
             args[2] = redact(str(args[2]))
             record.args = tuple(args)
@@ -32,18 +42,22 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def uvicorn_options(access_log: bool, log_level: str) -> dict[str, Any]:
-    """What every way of running uvicorn passes (one worker or many): the client's
-    address is the socket's (keyledger reads forwarded headers itself, only from
-    KEYLEDGER_TRUSTED_PROXIES), and the access log is off or redacted."""
-    from uvicorn.config import LOGGING_CONFIG
+def granian_logging(log_level: str) -> dict[str, Any]:
+    """granian's own dictConfig with the redacting filter on its access handler; the
+    access logger follows the log level, as uvicorn's did. A dictConfig rather than a
+    filter added in this process: every worker process applies it when it starts."""
+    from granian.log import LOGGING_CONFIG
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_tokens"] = {"()": f"{__name__}.RedactTokens"}
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_tokens": {"()": f"{__name__}.RedactTokens"}}
     config["handlers"]["access"]["filters"] = ["redact_tokens"]
-    return {
-        "proxy_headers": False,
-        "access_log": access_log,
-        "log_config": config,
-        "log_level": log_level,
-    }
+    config["loggers"][ACCESS_LOGGER]["level"] = level_name(log_level)
+    return config
+
+
+def level_name(log_level: str) -> str:
+    """`--log-level` as a logging level name (granian's own levels are these)."""
+    name = log_level.lower()
+    if name not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {log_level!r}: one of {', '.join(sorted(LOG_LEVELS))}")
+    return {"trace": "DEBUG", "warn": "WARNING"}.get(name, name.upper())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +48,8 @@ class LiveServer:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # In a process group of its own, so `kill()` can reach every worker process.
+    own_group: bool = False
 
     @property
     def url(self) -> str:
@@ -55,7 +59,12 @@ class LiveServer:
         args = [sys.executable, "-m", "interfaces.cli.main", "server", "--port", str(self.port)]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [*args, *extra], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [*args, *extra],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.own_group,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -76,6 +85,21 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.own_group and self.process is not None:
+            self.kill()  # any worker the supervisor left behind
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the server with no chance to clean up: with `own_group`, every
+        process of it (a `--workers N` supervisor and its workers) at once."""
+        if self.process is None:
+            return
+        if self.own_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.kill()
+        self.process.wait()
         self.process = None
 
     def cli(self, *args: str, stdin: str | None = None) -> Result:
@@ -95,8 +119,8 @@ class LiveServer:
         return result
 
 
-def serve(settings: Settings, tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
-    """A started server on `settings`, the CLI's environment pointed at it; stopped after."""
+def prepare(settings: Settings, tmp_path: Path, **extra_env: str) -> LiveServer:
+    """A server on `settings`, not yet started, the CLI's environment pointed at it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
     server = LiveServer(
         settings=settings,
@@ -115,6 +139,12 @@ def serve(settings: Settings, tmp_path: Path, **extra_env: str) -> Iterator[Live
     if settings.database_url:
         env["KEYLEDGER_DATABASE_URL"] = settings.database_url
     server.env = env
+    return server
+
+
+def serve(settings: Settings, tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """A started server on `settings`, the CLI's environment pointed at it; stopped after."""
+    server = prepare(settings, tmp_path, **extra_env)
     server.start()
     try:
         yield server

@@ -222,5 +222,5 @@ def test_a_dropped_wait_ends_with_its_client(live: LiveServer, world: Any) -> No
             request.method, request.url, headers=request.headers, content=request.body, timeout=1
         )
     started = time.monotonic()
-    live.stop()  # SIGTERM: uvicorn waits for in-flight requests, then exits
+    live.stop()  # SIGTERM: the server answers requests in flight, then exits
     assert time.monotonic() - started < 8

@@ -1,19 +1,21 @@
 """Folding unauthenticated failures, and the backoff for logins and unseal keys.
 
-A settable clock drives both; the access log is the real one, kept in memory.
+A settable clock drives both; the access log is the real one (SQLite in tmp_path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from application.accesslog import AccessLog, RecordWriter
+from application.accesslog import RecordWriter
 from application.failures import AuthFailures, source_key
 from application.throttle import Backoff, LoginThrottle
 from domain.errors import TooManyAttempts
+from infrastructure.accessstore.store import SqlAccessStore
 
 T0 = 1_700_000_000_000
 
@@ -35,29 +37,26 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def log() -> Iterator[AccessLog]:
-    access = AccessLog({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def log(tmp_path: Path) -> Iterator[SqlAccessStore]:
+    access = SqlAccessStore.embedded(tmp_path / "access.sqlite", "test", lambda: 0)
     yield access
     access.close()
 
 
 @pytest.fixture
-def failures(log: AccessLog, clock: Clock) -> Iterator[AuthFailures]:
-    records = RecordWriter(log)
+def failures(log: SqlAccessStore, clock: Clock) -> Iterator[AuthFailures]:
+    records = RecordWriter(log, clock)
     yield AuthFailures(records, clock, interval_ms=60_000, burst=5)
     records.close()
 
 
-def written(log: AccessLog) -> list[dict[str, Any]]:
-    out = []
-    for notification in log.recorder.select_notifications(1, 10_000):
-        event = log.mapper.to_domain_event(notification)
-        out.append({"ip": event.audit.source_ip, "detail": event.audit.detail})  # type: ignore[attr-defined]
-    return out
+def written(log: SqlAccessStore) -> list[dict[str, Any]]:
+    rows = sorted(log.newest(10_000, 0), key=lambda r: r.seq)
+    return [{"ip": r.entry.source_ip, "detail": r.entry.detail} for r in rows]
 
 
 def test_first_failures_are_written_at_once_the_rest_folded(
-    failures: AuthFailures, log: AccessLog, clock: Clock
+    failures: AuthFailures, log: SqlAccessStore, clock: Clock
 ) -> None:
     for n in range(200):
         failures.record("203.0.113.9", "bad signature" if n % 2 else "unknown machine")
@@ -76,7 +75,7 @@ def test_first_failures_are_written_at_once_the_rest_folded(
 
 
 def test_next_failure_after_the_interval_writes_the_fold(
-    failures: AuthFailures, log: AccessLog, clock: Clock
+    failures: AuthFailures, log: SqlAccessStore, clock: Clock
 ) -> None:
     for _ in range(8):
         failures.record("203.0.113.9", "wrong setup code")
@@ -88,7 +87,7 @@ def test_next_failure_after_the_interval_writes_the_fold(
 
 
 def test_sources_are_folded_separately_and_ipv6_by_64(
-    failures: AuthFailures, log: AccessLog
+    failures: AuthFailures, log: SqlAccessStore
 ) -> None:
     for n in range(6):
         failures.record("198.51.100.1", "x")
@@ -103,7 +102,7 @@ def test_sources_are_folded_separately_and_ipv6_by_64(
     assert source_key("::ffff:192.0.2.7") == "192.0.2.7"
 
 
-def test_shutdown_flush_writes_every_open_fold(failures: AuthFailures, log: AccessLog) -> None:
+def test_shutdown_flush_writes_every_open_fold(failures: AuthFailures, log: SqlAccessStore) -> None:
     for _ in range(7):
         failures.record("192.0.2.1", "operator login failed")
     failures.flush(everything=True)
