@@ -154,10 +154,6 @@ class MachineReads:
         verdict = self.gate.records.submit_record(record).result(timeout=30)
         return self.finish_read(caller, value, verdict)
 
-    def get_secret(self, caller: Caller, secret_id: str) -> str:
-        value, record = self.start_read(caller, secret_id, caller.nonce_key)
-        return self.finish_read(caller, value, record.future.result(timeout=30))
-
     def readable(self, machine: Machine, project_id: str | None = None) -> list[Secret]:
         """Every secret this machine may read now (optionally in one project)."""
         out = []
