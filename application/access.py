@@ -15,25 +15,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
 from application.accesslog import RecordWriter
 from application.failures import AuthFailures
 from application.ledger import Ledger
+from application.ledgercache import LedgerCache
 from application.ports import Clock, HeadWatch, KeyService, NonceStore, SignatureVerifier
-from domain import ids
 from domain.allowlist import ip_allowed
 from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Forbidden, Locked, NotFound, Sealed
 from domain.machine import Machine, MachineStatus
 from domain.project import Project
 from domain.secret import Secret
-from domain.vault import Vault
 
 WINDOW_SECONDS = 300
 MAX_NONCE = 128
@@ -77,68 +74,6 @@ class StaleDecision(Exception):
 def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
     body_hash = hashlib.sha256(body).hexdigest()
     return f"{method}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
-
-
-class LedgerCache:
-    """Aggregates as of the ledger's head; dropped whenever the head moves."""
-
-    def __init__(self, ledger: Ledger, keys: KeyService, head: HeadWatch) -> None:
-        self.ledger = ledger
-        self.keys = keys
-        self.head = head
-        self._head: object = None
-        self._items: dict[uuid.UUID, Any] = {}
-        self._lock = threading.Lock()
-
-    def sync(self, head: object = None) -> object:
-        """Drop the cache if the ledger moved; returns the head it now stands for.
-
-        `head`: one the caller already knows (the access writer's newest batch read
-        it); the decision is then re-checked at commit if the ledger moved since."""
-        if head is None:
-            head = self.head.token()
-        if head != self._head or head is None:
-            with self._lock:
-                self._items = {}
-                self._head = head
-                self.keys.forget_cached()
-        return head
-
-    def get(self, aggregate_id: uuid.UUID) -> Any:
-        # Take the dict first, then load: an aggregate loaded now is at least as new
-        # as that dict's head, and if a sync swaps the dict meanwhile, this one only
-        # lands in the old dict, never in the new one.
-        items = self._items
-        item = items.get(aggregate_id)
-        if item is None:
-            item = self.ledger.repository.get(aggregate_id)
-            items[aggregate_id] = item
-        return item
-
-    def vault(self) -> Vault | None:
-        try:
-            vault: Vault = self.get(ids.VAULT_SINGLETON)
-        except AggregateNotFoundError:
-            return None
-        return vault
-
-    def secret(self, secret_id: str) -> Secret:
-        try:
-            secret = self.get(ids.aggregate_id(ids.require(ids.SECRET, secret_id)))
-        except AggregateNotFoundError:
-            secret = None
-        if not isinstance(secret, Secret) or secret.purged:
-            raise NotFound(f"Secret {secret_id[:40]} not found")
-        return secret
-
-    def project(self, project_id: str) -> Project:
-        try:
-            project = self.get(ids.aggregate_id(ids.require(ids.PROJECT, project_id)))
-        except AggregateNotFoundError:
-            project = None
-        if not isinstance(project, Project):
-            raise NotFound(f"Project {project_id[:40]} not found")
-        return project
 
 
 class MachineGate:
