@@ -327,3 +327,10 @@ def test_bad_input_is_refused_with_the_reason_and_writes_nothing(world: World) -
             assert result.exit_code == 1, (args, result.stdout)
             assert reason in " ".join(result.stderr.split()), (args, result.stderr)
     assert world.query(pageSize=1)["total"] == before
+
+
+def test_the_inserted_lane_keeps_the_access_log_verifiable(world: World) -> None:
+    """The 2020 lane is a real chain: the store still verifies with it in place."""
+    report = world.live.ok("audit", "verify", "--json").json()
+    assert report["ok"] is True, report
+    assert report["access"]["checked"] >= BULK_ROWS + 5
