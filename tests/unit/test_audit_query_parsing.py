@@ -8,7 +8,7 @@ import pytest
 
 from domain.auditquery import AuditQuery, parse_query, parse_source, parse_time
 from domain.errors import InvalidInput
-from infrastructure.readmodels.auditsearch import sqlite_ip_in
+from infrastructure.readmodels.auditsearch import ipv4_text_prefix, sqlite_ip_in
 
 NOV_1 = 1_793_491_200_000  # 2026-11-01T00:00Z
 
@@ -122,3 +122,23 @@ def test_sort_and_format() -> None:
 )
 def test_sqlite_cidr_function(source: str | None, cidr: str, inside: int) -> None:
     assert sqlite_ip_in(source, cidr) == inside
+
+
+@pytest.mark.parametrize(
+    "cidr, prefix",
+    [
+        ("10.0.0.0/8", "10."),
+        ("10.128.0.0/9", "10."),
+        ("192.168.1.0/24", "192.168.1."),
+        ("10.1.2.3/32", "10.1.2."),  # never the whole address: "10.1.2.3." sorts after it
+        ("10.0.0.0/7", None),
+        ("0.0.0.0/0", None),
+        ("2001:db8::/32", None),
+    ],
+)
+def test_sqlite_text_prefix_is_a_superset(cidr: str, prefix: str | None) -> None:
+    network = ipaddress.ip_network(cidr)
+    assert ipv4_text_prefix(network) == prefix
+    if prefix is not None:
+        for address in (network.network_address, network.broadcast_address):
+            assert prefix <= str(address) < prefix[:-1] + "/"
