@@ -21,6 +21,7 @@ from domain.accesschain import AccessEntry, ChainedEntry
 from infrastructure.accessstore.appenders import PostgresAppender, SqliteAppender
 from infrastructure.accessstore.tables import (
     QUERY_INDEXES,
+    REPLACED_INDEXES,
     access_lanes,
     access_metadata,
     access_records,
@@ -74,6 +75,8 @@ class SqlAccessStore:
             access_metadata.create_all(conn)
             for index in QUERY_INDEXES:  # a store made before the audit query had none
                 index.create(conn, checkfirst=True)
+            for name in REPLACED_INDEXES:
+                conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     @classmethod
