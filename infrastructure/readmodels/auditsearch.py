@@ -4,8 +4,8 @@
 Each log is filtered and sorted on its own and cut at offset + page size, then the
 two are merged, sorted again and paged: a page and its total are the same as if the
 logs were one table, and each side reads at most what the page needs. PostgreSQL
-keeps both tables in one database; embedded mode opens state.sqlite read-only and
-ATTACHes access.sqlite (read-only) as `acc`, so one SQL statement sees both.
+keeps both tables in one database; embedded mode ATTACHes access.sqlite as `acc` to
+a query-only state.sqlite connection, so one SQL statement sees both.
 """
 
 from __future__ import annotations
@@ -85,14 +85,19 @@ def ipv4_text_prefix(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> 
 
 
 def embedded_engine(state: Path, access: Path) -> Engine:
-    """Read-only connections on state.sqlite with access.sqlite attached as `acc`."""
+    """Connections on state.sqlite with access.sqlite attached as `acc`, both read-only.
+
+    `query_only` refuses every write on the connection (both files). Not `mode=ro`:
+    a read-only open of a WAL database fails when its -shm file is missing, which a
+    checkpoint by another process can leave so; `mode=rw` still never creates a file."""
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(
-            state.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
+            state.resolve().as_uri() + "?mode=rw", uri=True, check_same_thread=False
         )
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("ATTACH DATABASE ? AS acc", (access.resolve().as_uri() + "?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS acc", (access.resolve().as_uri() + "?mode=rw",))
+        conn.execute("PRAGMA query_only=1")
         conn.create_function("kl_ip_in", 2, sqlite_ip_in, deterministic=True)
         return conn
 
