@@ -142,3 +142,11 @@ def test_sqlite_text_prefix_is_a_superset(cidr: str, prefix: str | None) -> None
     if prefix is not None:
         for address in (network.network_address, network.broadcast_address):
             assert prefix <= str(address) < prefix[:-1] + "/"
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    from interfaces.http.audit import cell
+
+    assert cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert [cell(v) for v in ("+1", "-1", "@a", "\tx")] == ["'+1", "'-1", "'@a", "'\tx"]
+    assert (cell(None), cell(12), cell("version 1")) == ("", "12", "version 1")
