@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.di import Provide
-from litestar.params import Dependency
+from litestar.params import SkipValidation
 
 from application.ports import SessionRecord
 from domain.auditcatalogue import CATALOGUE
@@ -36,7 +36,7 @@ CSV_COLUMNS = (
     ("detail", "detail"),
 )
 # Not re-validated by Litestar: parse_query built it, and an ip_network has no schema.
-Parsed = Annotated[tuple[AuditQuery, str], Dependency(skip_validation=True)]
+Parsed = SkipValidation[tuple[AuditQuery, str]]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
