@@ -1,30 +1,18 @@
-"""The audit fields every ledger event carries, and the one table of action names.
+"""The audit fields every ledger event carries, and which action each event topic is.
 
 The event store *is* the audit log: an audit entry is an event seen through this
-module. Actions and severities are derived from the event's topic here, never typed
-by hand at a call site, so a new event type without an entry is caught by a test.
+module. Actions are derived from the event's topic here, never typed by hand at a
+call site, so a new event type without an entry is caught by a test; severities come
+from the one catalogue (domain.auditcatalogue).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
-
-class ActorKind(Enum):
-    USER = "user"
-    MACHINE = "machine"
-    AI_AGENT = "ai_agent"
-    SYSTEM = "system"
-    EXTERNAL = "external"
-
-
-class Severity(str, Enum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
+from domain.auditcatalogue import ActorKind as ActorKind
+from domain.auditcatalogue import Severity as Severity
+from domain.auditcatalogue import severity_of
 
 
 @dataclass(frozen=True)
@@ -53,77 +41,87 @@ class AuditStamp:
         )
 
 
-# topic -> (action, severity). `None` marks bookkeeping events (name claims) that
-# are chained like every event but are not vault actions of their own.
-ACTIONS: dict[str, tuple[str, Severity] | None] = {
-    "keyledger.vault.Created": ("vault_create", Severity.HIGH),
-    "keyledger.vault.Sealed": ("server_seal", Severity.HIGH),
-    "keyledger.vault.Unsealed": ("server_unseal", Severity.HIGH),
-    "keyledger.vault.AllowlistEnabled": ("ipallowlist_enable", Severity.HIGH),
-    "keyledger.vault.AllowlistDisabled": ("ipallowlist_disable", Severity.HIGH),
-    "keyledger.vault.AllowlistEntryAdded": ("ipallowlist_add", Severity.MEDIUM),
-    "keyledger.vault.AllowlistEntryRemoved": ("ipallowlist_remove", Severity.MEDIUM),
-    "keyledger.project.Created": ("project_create", Severity.INFO),
-    "keyledger.project.MachineAdded": ("project_machine_add", Severity.MEDIUM),
-    "keyledger.project.MachineRemoved": ("project_machine_remove", Severity.MEDIUM),
-    "keyledger.project.Updated": ("project_update", Severity.LOW),
-    "keyledger.secret.Created": ("secret_create", Severity.INFO),
-    "keyledger.secret.Replaced": ("secret_update", Severity.MEDIUM),
-    "keyledger.secret.RolledBack": ("secret_update", Severity.MEDIUM),
-    "keyledger.secret.Renamed": ("secret_rename", Severity.LOW),
-    "keyledger.secret.NoteUpdated": ("secret_note_update", Severity.INFO),
-    "keyledger.secret.Deleted": ("secret_delete", Severity.HIGH),
-    "keyledger.secret.Restored": ("secret_restore", Severity.MEDIUM),
-    "keyledger.secret.Purged": ("secret_purge", Severity.HIGH),
-    "keyledger.secret.Rotated": ("secret_rotate", Severity.MEDIUM),
-    "keyledger.secret.RotationPromoted": ("secret_rotate", Severity.MEDIUM),
-    "keyledger.secret.Granted": ("permission_grant", Severity.MEDIUM),
-    "keyledger.secret.GrantRevoked": ("permission_revoke", Severity.MEDIUM),
-    "keyledger.machine.Registered": ("machine_register", Severity.MEDIUM),
-    "keyledger.machine.Approved": ("machine_approve", Severity.MEDIUM),
-    "keyledger.machine.Denied": ("machine_deny", Severity.MEDIUM),
-    "keyledger.machine.Disabled": ("machine_disable", Severity.MEDIUM),
-    "keyledger.machine.Enabled": ("machine_enable", Severity.MEDIUM),
-    "keyledger.machine.Renamed": ("machine_rename", Severity.LOW),
-    "keyledger.machine.Revoked": ("machine_revoke", Severity.HIGH),
-    "keyledger.rotation.Created": ("rotation_schedule_create", Severity.MEDIUM),
-    "keyledger.rotation.PolicyUpdated": ("rotation_schedule_update", Severity.LOW),
-    "keyledger.rotation.Paused": ("rotation_schedule_pause", Severity.MEDIUM),
-    "keyledger.rotation.Resumed": ("rotation_schedule_resume", Severity.LOW),
-    "keyledger.rotation.Cancelled": ("rotation_schedule_cancel", Severity.MEDIUM),
-    "keyledger.rotation.Reinstated": ("rotation_schedule_reinstate", Severity.MEDIUM),
+# topic -> action. `None` marks bookkeeping events (name claims) that are chained
+# like every event but are not vault actions of their own. Severities come from the
+# catalogue (domain.auditcatalogue), never from here.
+TOPIC_ACTIONS: dict[str, str | None] = {
+    "keyledger.vault.Created": "vault_create",
+    "keyledger.vault.Sealed": "server_seal",
+    "keyledger.vault.Unsealed": "server_unseal",
+    "keyledger.vault.AllowlistEnabled": "ipallowlist_enable",
+    "keyledger.vault.AllowlistDisabled": "ipallowlist_disable",
+    "keyledger.vault.AllowlistEntryAdded": "ipallowlist_add",
+    "keyledger.vault.AllowlistEntryRemoved": "ipallowlist_remove",
+    "keyledger.project.Created": "project_create",
+    "keyledger.project.MachineAdded": "project_machine_add",
+    "keyledger.project.MachineRemoved": "project_machine_remove",
+    "keyledger.project.Updated": "project_update",
+    "keyledger.secret.Created": "secret_create",
+    "keyledger.secret.Replaced": "secret_update",
+    "keyledger.secret.RolledBack": "secret_update",
+    "keyledger.secret.Renamed": "secret_rename",
+    "keyledger.secret.NoteUpdated": "secret_note_update",
+    "keyledger.secret.Deleted": "secret_delete",
+    "keyledger.secret.Restored": "secret_restore",
+    "keyledger.secret.Purged": "secret_purge",
+    "keyledger.secret.Rotated": "secret_rotate",
+    "keyledger.secret.RotationPromoted": "secret_rotate",
+    "keyledger.secret.Granted": "permission_grant",
+    "keyledger.secret.GrantRevoked": "permission_revoke",
+    "keyledger.machine.Registered": "machine_register",
+    "keyledger.machine.Approved": "machine_approve",
+    "keyledger.machine.Denied": "machine_deny",
+    "keyledger.machine.Disabled": "machine_disable",
+    "keyledger.machine.Enabled": "machine_enable",
+    "keyledger.machine.Renamed": "machine_rename",
+    "keyledger.machine.Revoked": "machine_revoke",
+    "keyledger.rotation.Created": "rotation_schedule_create",
+    "keyledger.rotation.PolicyUpdated": "rotation_schedule_update",
+    "keyledger.rotation.Paused": "rotation_schedule_pause",
+    "keyledger.rotation.Resumed": "rotation_schedule_resume",
+    "keyledger.rotation.Cancelled": "rotation_schedule_cancel",
+    "keyledger.rotation.Reinstated": "rotation_schedule_reinstate",
     "keyledger.rotation.Advanced": None,
-    "keyledger.rotation.PendingIssued": ("rotation_pending", Severity.INFO),
-    "keyledger.rotation.Held": ("rotation_held", Severity.MEDIUM),
-    "keyledger.rotation.Confirmed": ("rotation_confirm", Severity.INFO),
-    "keyledger.rotation.Rejected": ("rotation_reject", Severity.HIGH),
-    "keyledger.rotation.Failed": ("rotation_failed", Severity.HIGH),
-    "keyledger.rotation.RetryRequested": ("rotation_retry", Severity.LOW),
-    "keyledger.rotation.Withdrawn": ("rotation_withdraw", Severity.MEDIUM),
-    "keyledger.rotation.AgentBound": ("agent_bind", Severity.HIGH),
-    "keyledger.rotation.AgentUnbound": ("agent_unbind", Severity.HIGH),
-    "keyledger.rotation.AgentStatusChanged": ("agent_status_change", Severity.MEDIUM),
-    "keyledger.token.Created": ("bootstrap_token_create", Severity.MEDIUM),
+    "keyledger.rotation.PendingIssued": "rotation_pending",
+    "keyledger.rotation.Held": "rotation_held",
+    "keyledger.rotation.Confirmed": "rotation_confirm",
+    "keyledger.rotation.Rejected": "rotation_reject",
+    "keyledger.rotation.Failed": "rotation_failed",
+    "keyledger.rotation.RetryRequested": "rotation_retry",
+    "keyledger.rotation.Withdrawn": "rotation_withdraw",
+    "keyledger.rotation.AgentBound": "agent_bind",
+    "keyledger.rotation.AgentUnbound": "agent_unbind",
+    "keyledger.rotation.AgentStatusChanged": "agent_status_change",
+    "keyledger.token.Created": "bootstrap_token_create",
     "keyledger.token.Redeemed": None,
     "keyledger.name.Claimed": None,
     "keyledger.name.Released": None,
     "keyledger.name.Reclaimed": None,
     # Standalone records: the action is carried by the event itself.
-    "keyledger.record.Recorded": ("*", Severity.INFO),
+    "keyledger.record.Recorded": "*",
 }
 
-# Severities for actions recorded as standalone records.
-RECORD_SEVERITY: dict[str, Severity] = {
-    "auth_failure": Severity.MEDIUM,
-    "user_login": Severity.INFO,
-    "user_logout": Severity.INFO,
-    "session_revoke": Severity.LOW,
-    "trash_purge_expired": Severity.MEDIUM,
-    "secret_read": Severity.INFO,
-    "secret_read_denied": Severity.MEDIUM,
-    "agent_sync": Severity.INFO,
-    "agent_denied": Severity.HIGH,
+# Actions recorded as standalone records (ledger AuditRecord or the access log).
+RECORD_ACTIONS: tuple[str, ...] = (
+    "auth_failure",
+    "user_login",
+    "user_logout",
+    "session_revoke",
+    "trash_purge_expired",
+    "secret_read",
+    "secret_read_denied",
+    "agent_sync",
+    "agent_denied",
+)
+
+# Derived from the catalogue: one source of truth for severities.
+ACTIONS: dict[str, tuple[str, Severity] | None] = {
+    topic: None
+    if action is None
+    else (action, Severity.INFO if action == "*" else severity_of(action))
+    for topic, action in TOPIC_ACTIONS.items()
 }
+RECORD_SEVERITY: dict[str, Severity] = {action: severity_of(action) for action in RECORD_ACTIONS}
 
 
 def action_for(topic: str, recorded_action: str | None = None) -> tuple[str, Severity] | None:

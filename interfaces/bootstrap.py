@@ -34,6 +34,7 @@ from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlNonceStore
+from infrastructure.readmodels.auditsearch import AuditSearch, embedded_engine
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
 from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
@@ -71,9 +72,11 @@ class Services:
     sync: SyncPlane
     agents: AgentBinding
     jobs: RotationJobs
+    audit_search: AuditSearch
 
     def close(self) -> None:
         self.jobs.close()
+        self.audit_search.close()
         self.failures.flush(everything=True)  # folded counts are written, not lost
         self.records.close()
         self.access.close()
@@ -110,6 +113,16 @@ def build_access_store(
     upgrade_legacy_access_log(settings, store)
     move_fetches(projector.engine, store)
     return store
+
+
+def build_audit_search(settings: Settings, projector: SqlProjector) -> AuditSearch:
+    """The audit query sees both logs in one statement: PostgreSQL holds both tables;
+    embedded mode attaches access.sqlite to a read-only state.sqlite connection."""
+    if settings.is_distributed:
+        return AuditSearch(projector.engine, owns_engine=False)
+    data = settings.data_dir
+    engine = embedded_engine(data / "state.sqlite", data / "access.sqlite")
+    return AuditSearch(engine, owns_engine=True)
 
 
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
@@ -197,4 +210,5 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
+        audit_search=build_audit_search(settings, projector),
     )

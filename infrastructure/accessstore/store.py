@@ -19,7 +19,14 @@ from sqlalchemy.engine import Engine, RowMapping
 from application.ports import AppendOutcome, LaneInfo
 from domain.accesschain import AccessEntry, ChainedEntry
 from infrastructure.accessstore.appenders import PostgresAppender, SqliteAppender
-from infrastructure.accessstore.tables import access_lanes, access_metadata, access_records, fetches
+from infrastructure.accessstore.tables import (
+    QUERY_INDEXES,
+    REPLACED_INDEXES,
+    access_lanes,
+    access_metadata,
+    access_records,
+    fetches,
+)
 
 BATCH = 2000
 
@@ -66,6 +73,10 @@ class SqlAccessStore:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7210420003)"))
             access_metadata.create_all(conn)
+            for index in QUERY_INDEXES:  # a store made before the audit query had none
+                index.create(conn, checkfirst=True)
+            for name in REPLACED_INDEXES:
+                conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     @classmethod

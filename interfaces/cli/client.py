@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -92,6 +92,13 @@ def session_token(session: dict[str, Any] | None, server: str) -> str:
     return str(session["token"])
 
 
+def refused(status: int, data: Any) -> NoReturn:
+    """An error answer ends the command: the server's `{"error"}` reason, one line."""
+    message = data.get("error") if isinstance(data, dict) else None
+    text = one_line(str(message)) if message else "request failed"
+    fail(f"{escape(text)} (HTTP {status})")
+
+
 class Reply(dict[str, Any]):
     """A JSON object from the server; a key it lacks ends the command in one line."""
 
@@ -110,9 +117,9 @@ class Api:
         if authenticated:
             self.headers["Authorization"] = f"Bearer {session_token(session, self.server)}"
 
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    def _send(self, method: str, path: str, body: Any, params: dict[str, Any]) -> httpx.Response:
         try:
-            response = httpx.request(
+            return httpx.request(
                 method,
                 self.server + path,
                 json=body,
@@ -123,14 +130,15 @@ class Api:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             where = escape(self.server)
             fail(f"Cannot reach the keyledger server at {where}: {type(exc).__name__}")
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self._send(method, path, body, params)
         try:
             data = response.json(object_hook=Reply) if response.content else Reply()
         except ValueError:
             data = None
         if response.status_code >= 400:
-            message = data.get("error") if isinstance(data, dict) else None
-            text = one_line(str(message)) if message else "request failed"
-            fail(f"{escape(text)} (HTTP {response.status_code})")
+            refused(response.status_code, data)
         if not isinstance(data, dict):
             kind = one_line(response.headers.get("content-type", "no content type"), 60)
             fail(
@@ -138,6 +146,17 @@ class Api:
                 f"(HTTP {response.status_code}, {escape(kind)})"
             )
         return data
+
+    def get_text(self, path: str, **params: Any) -> httpx.Response:
+        """A non-JSON answer (CSV); an error answer still ends the command in one line."""
+        response = self._send("GET", path, None, params)
+        if response.status_code >= 400:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            refused(response.status_code, data)
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, **params)

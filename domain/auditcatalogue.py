@@ -1,0 +1,120 @@
+"""The audit action catalogue: every action keyledger records, in one table.
+
+Severity, category and the kinds of actor that can cause each action live here and
+nowhere else: `domain.audit` derives the per-topic and per-record severities from
+this table, the query validates action names against it, and
+`GET /v1/admin/audit/actions` serves it. A new action is added here first (a unit
+test fails for any action the code can emit that is missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ActorKind(Enum):
+    USER = "user"
+    MACHINE = "machine"
+    AI_AGENT = "ai_agent"
+    SYSTEM = "system"
+    EXTERNAL = "external"
+
+
+class Severity(str, Enum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+# Most severe first: the rank a severity sort uses (critical = 0).
+SEVERITY_RANK: dict[str, int] = {s.value: rank for rank, s in enumerate(Severity)}
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    action: str
+    severity: Severity
+    category: str
+    actor_kinds: tuple[ActorKind, ...]
+
+
+HIGH, MED, LOW, INFO = (Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO)
+_U = (ActorKind.USER,)
+_S = (ActorKind.SYSTEM,)
+_US = (ActorKind.USER, ActorKind.SYSTEM)
+_MA = (ActorKind.MACHINE, ActorKind.AI_AGENT)
+_ANY = (ActorKind.USER, ActorKind.MACHINE, ActorKind.AI_AGENT, ActorKind.EXTERNAL)
+
+_ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
+    # Vault: the server, its key and its network allowlist.
+    ("vault_create", HIGH, "Vault", _U),
+    ("server_seal", HIGH, "Vault", _U),
+    ("server_unseal", HIGH, "Vault", _U),
+    ("ipallowlist_enable", HIGH, "Vault", _U),
+    ("ipallowlist_disable", HIGH, "Vault", _U),
+    ("ipallowlist_add", MED, "Vault", _U),
+    ("ipallowlist_remove", MED, "Vault", _U),
+    # Projects
+    ("project_create", INFO, "Projects", _U),
+    ("project_update", LOW, "Projects", _U),
+    ("project_machine_add", MED, "Projects", _U),
+    ("project_machine_remove", MED, "Projects", _U),
+    # Secrets
+    ("secret_create", INFO, "Secrets", _U),
+    ("secret_update", MED, "Secrets", _U),
+    ("secret_rename", LOW, "Secrets", _U),
+    ("secret_note_update", INFO, "Secrets", _U),
+    ("secret_delete", HIGH, "Secrets", _U),
+    ("secret_restore", MED, "Secrets", _U),
+    ("secret_purge", HIGH, "Secrets", _US),
+    ("secret_rotate", MED, "Secrets", (*_US, ActorKind.MACHINE)),
+    ("secret_read", INFO, "Secrets", _MA),
+    ("secret_read_denied", MED, "Secrets", _MA),
+    ("trash_purge_expired", MED, "Secrets", _S),
+    ("permission_grant", MED, "Secrets", _U),
+    ("permission_revoke", MED, "Secrets", _U),
+    # Machines
+    ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL)),
+    ("machine_approve", MED, "Machines", _U),
+    ("machine_deny", MED, "Machines", _U),
+    ("machine_disable", MED, "Machines", _U),
+    ("machine_enable", MED, "Machines", _U),
+    ("machine_rename", LOW, "Machines", _U),
+    ("machine_revoke", HIGH, "Machines", _U),
+    ("bootstrap_token_create", MED, "Machines", _U),
+    # Rotation: schedules, their runs, and the agents that carry them out.
+    ("rotation_schedule_create", MED, "Rotation", _U),
+    ("rotation_schedule_update", LOW, "Rotation", _U),
+    ("rotation_schedule_pause", MED, "Rotation", _US),
+    ("rotation_schedule_resume", LOW, "Rotation", _U),
+    ("rotation_schedule_cancel", MED, "Rotation", _U),
+    ("rotation_schedule_reinstate", MED, "Rotation", _U),
+    ("rotation_pending", INFO, "Rotation", _S),
+    ("rotation_held", MED, "Rotation", _S),
+    ("rotation_confirm", INFO, "Rotation", (ActorKind.MACHINE, ActorKind.SYSTEM)),
+    ("rotation_reject", HIGH, "Rotation", (ActorKind.MACHINE, ActorKind.SYSTEM)),
+    ("rotation_failed", HIGH, "Rotation", (ActorKind.MACHINE, ActorKind.SYSTEM)),
+    ("rotation_retry", LOW, "Rotation", _U),
+    ("rotation_withdraw", MED, "Rotation", _US),
+    ("agent_bind", HIGH, "Rotation", _U),
+    ("agent_unbind", HIGH, "Rotation", _U),
+    ("agent_status_change", MED, "Rotation", (ActorKind.MACHINE, ActorKind.SYSTEM)),
+    ("agent_sync", INFO, "Rotation", (ActorKind.MACHINE,)),
+    ("agent_denied", HIGH, "Rotation", (ActorKind.MACHINE,)),
+    # Authentication and sessions
+    ("auth_failure", MED, "Authentication", _ANY),
+    ("user_login", INFO, "Sessions", _U),
+    ("user_logout", INFO, "Sessions", _U),
+    ("session_revoke", LOW, "Sessions", _US),
+)
+
+CATALOGUE: tuple[CatalogueEntry, ...] = tuple(CatalogueEntry(*row) for row in _ROWS)
+BY_ACTION: dict[str, CatalogueEntry] = {entry.action: entry for entry in CATALOGUE}
+
+
+def severity_of(action: str) -> Severity:
+    """The catalogue's severity for `action` (KeyError: not a catalogued action)."""
+    return BY_ACTION[action].severity
