@@ -46,6 +46,9 @@ class TcpReceiver:
     received: int = 0
 
     def __post_init__(self) -> None:
+        # A small window (inherited by accepted sockets): a paused receiver stops a
+        # sender after a few kilobytes, as a slow SIEM would.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 

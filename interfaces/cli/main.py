@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from interfaces.cli import agent, host, local, machines, operator, projects, rotation, secrets
+from interfaces.cli import (
+    agent,
+    auditexport,
+    host,
+    local,
+    machines,
+    operator,
+    projects,
+    rotation,
+    secrets,
+)
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
@@ -27,6 +37,7 @@ app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
 operator.register(app)
 local.register(app, audit)
+auditexport.register(audit)
 machines.register(app)
 host.register(app)
 rotation.register(secrets.app)
