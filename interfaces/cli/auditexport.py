@@ -142,7 +142,21 @@ def _stream(
 ) -> int:
     """Run passes until nothing is left (or, with --follow, until SIGTERM or Ctrl-C)."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return _passes(exporter, position, since_ms, follow, interval, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _passes(
+    exporter: Exporter,
+    position: Position,
+    since_ms: int,
+    follow: bool,
+    interval: float,
+    stop: threading.Event,
+) -> int:
     sent = 0
     with Progress(
         TextColumn(f"exporting to {exporter.name}"),

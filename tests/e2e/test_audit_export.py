@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,7 +34,7 @@ NEW_VALUE = "sk_live_export_never_again_77d0"
 READS = 150  # enough that the records outgrow the sockets' buffers
 
 
-def history(live: LiveServer) -> None:
+def history(live: LiveServer) -> Operator:
     """A vault with a secret written, read by a machine, replaced, refused once."""
     op = Operator(live)
     project = op.project("payments")
@@ -51,7 +52,7 @@ def history(live: LiveServer) -> None:
             answers = list(pool.map(read, range(READS)))
     assert all(VALUE in answer for answer in answers)  # the value really went out
     op.replace(secret, NEW_VALUE)
-    op.close()
+    return op
 
 
 def export(live: LiveServer, *args: str, stdin: str | None = None) -> subprocess.Popen[bytes]:
@@ -86,7 +87,7 @@ def assert_each_log_in_order(ids: list[str]) -> None:
 
 
 def test_export_formats_carry_no_value_and_survive_a_kill(live: LiveServer, tmp_path: Path) -> None:
-    history(live)
+    op = history(live)
 
     # Every format, to a file: the value is nowhere, the records are all there.
     outputs = {fmt: tmp_path / f"audit.{fmt}" for fmt in ("jsonl", "ocsf", "cef", "syslog")}
@@ -126,42 +127,39 @@ def test_export_formats_carry_no_value_and_survive_a_kill(live: LiveServer, tmp_
     first.send_signal(signal.SIGKILL)
     first.wait()
     receiver.paused.clear()
-    resumed = export(live, *to, "--resume")
-    _out, err = resumed.communicate(timeout=60)
-    assert resumed.returncode == 0, err.decode()
-    deadline = time.monotonic() + 10
-    while len(receiver.connections) < 2 or receiver.received < sum(map(len, receiver.connections)):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.2)
-    receiver.close()
-    before, after = (lines(c) for c in receiver.connections)
-    assert 20 <= len(before) < len(everything)
-    ids = [json.loads(line)["metadata"]["uid"] for line in before + after]
+    resumed = export(live, *to, "--resume", "--follow", "--interval", "0.1")
+
+    def delivered() -> list[str]:
+        return [json.loads(x)["metadata"]["uid"] for c in receiver.connections for x in lines(c)]
+
+    def wait_until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not done():
+            assert time.monotonic() < deadline and resumed.poll() is None
+            time.sleep(0.02)
+
+    wait_until(lambda: len(receiver.connections) == 2 and len(delivered()) >= len(everything))
+    ids = delivered()
+    assert 20 <= len(lines(receiver.connections[0])) < len(everything)  # it was mid-stream
     assert len(ids) == len(set(ids)), "a record was delivered twice"
     assert sorted(ids) == sorted(everything), "a record was lost"
     assert_each_log_in_order(ids)
 
-
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-def test_export_to_hec_takes_the_token_from_stdin(live: LiveServer) -> None:
-    Operator(live).close()
-    token = "hec-4d1f-token"
-    hec = HecReceiver(token, None)
-    try:
-        url = f"http://127.0.0.1:{hec.port}/services/collector"
-        code, said = run(live, "--format", "ocsf", "--sink", "hec", "--to", url, stdin=token + "\n")
-        assert code == 0, said
-        assert token not in said
-        assert hec.events and all(e["sourcetype"] == "keyledger:ocsf" for e in hec.events)
-        assert 6003 in {e["event"]["class_uid"] for e in hec.events}
-        assert not hec.refused
-    finally:
-        hec.close()
+    # --follow: a record written now arrives on the same stream; SIGTERM ends it cleanly.
+    op.project("billing")
+    wait_until(lambda: len(delivered()) > len(everything))
+    assert json.loads(lines(receiver.connections[1])[-1])["api"]["operation"] == "project_create"
+    op.close()
+    resumed.send_signal(signal.SIGTERM)
+    _out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0 and b"Exported" in err, err
+    receiver.close()
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-def test_bad_export_requests_exit_1_with_the_reason(live: LiveServer, tmp_path: Path) -> None:
+def test_bad_export_requests_exit_1_and_hec_takes_its_token_from_stdin(
+    live: LiveServer, tmp_path: Path
+) -> None:
     Operator(live).close()
     path = tmp_path / "out.log"
     to = ("--to", f"file:{path}")
@@ -189,3 +187,16 @@ def test_bad_export_requests_exit_1_with_the_reason(live: LiveServer, tmp_path: 
     assert code == 1 and "--resume continues it" in said, said
     code, said = run(live, *sink, "--from", "2999-01-01")
     assert code == 0 and "Exported 0 record(s)" in said, said
+
+    token = "hec-4d1f-token"  # on stdin, never in argv; and never printed
+    hec = HecReceiver(token, None)
+    try:
+        url = f"http://127.0.0.1:{hec.port}/services/collector"
+        code, said = run(live, "--format", "ocsf", "--sink", "hec", "--to", url, stdin=token + "\n")
+        assert code == 0, said
+        assert token not in said
+        assert hec.events and all(e["sourcetype"] == "keyledger:ocsf" for e in hec.events)
+        assert {e["event"]["class_uid"] for e in hec.events} == {6003, 3002}  # setup, login
+        assert not hec.refused
+    finally:
+        hec.close()
