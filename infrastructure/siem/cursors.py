@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, event
-from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from application.siemexport import Position
 
@@ -47,11 +44,18 @@ def cursor_engine(path: Path) -> Engine:
     return engine
 
 
+UPSERT = (
+    "INSERT INTO kl_export_cursors (sink, position, updated_ms) VALUES ({mark}, {mark}, {mark}) "
+    "ON CONFLICT (sink) DO UPDATE SET position = excluded.position, "
+    "updated_ms = excluded.updated_ms"
+)
+
+
 class SqlCursorStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         cursor_metadata.create_all(engine)
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._conn: Connection | None = None  # one connection: a commit per record is hot
 
     def load(self, sink: str) -> Position | None:
         query = export_cursors.select().where(export_cursors.c.sink == sink)
@@ -60,20 +64,20 @@ class SqlCursorStore:
         return None if row is None else Position.from_json(json.loads(row["position"]))
 
     def save(self, sink: str, position: Position) -> None:
-        values = {
-            "sink": sink,
-            "position": json.dumps(position.as_json()),
-            "updated_ms": int(time.time() * 1000),
-        }
-        statement = self._insert(export_cursors).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[export_cursors.c.sink],
-            set_={"position": values["position"], "updated_ms": values["updated_ms"]},
-        )
-        with self.engine.begin() as conn:
+        """Upsert one row, as plain driver SQL on a kept connection: it runs per record."""
+        mark = "%s" if self.engine.dialect.name == "postgresql" else "?"
+        params = (sink, json.dumps(position.as_json()), int(time.time() * 1000))
+        if self._conn is None:
+            self._conn = self.engine.connect()
             if self.engine.dialect.name == "postgresql":
-                conn.execute(sql_text("SET LOCAL synchronous_commit TO OFF"))
-            conn.execute(statement)
+                # The exporter's own kill loses nothing committed; only a database
+                # crash could roll the cursor back, and then records are re-sent.
+                self._conn.exec_driver_sql("SET synchronous_commit TO OFF")
+                self._conn.commit()
+        self._conn.exec_driver_sql(UPSERT.format(mark=mark), params)
+        self._conn.commit()
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
         self.engine.dispose()

@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from interfaces.cli import main
@@ -86,7 +85,9 @@ def assert_each_log_in_order(ids: list[str]) -> None:
         assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_export_formats_carry_no_value_and_survive_a_kill(live: LiveServer, tmp_path: Path) -> None:
+def test_export_carries_no_value_survives_a_kill_and_refuses_bad_input(
+    live: LiveServer, tmp_path: Path
+) -> None:
     op = history(live)
 
     # Every format, to a file: the value is nowhere, the records are all there.
@@ -155,12 +156,13 @@ def test_export_formats_carry_no_value_and_survive_a_kill(live: LiveServer, tmp_
     assert resumed.returncode == 0 and b"Exported" in err, err
     receiver.close()
 
+    # Bad input and the HEC token, on the same server (one start per store is enough).
+    bad_requests_exit_1_and_hec_takes_its_token_from_stdin(live, tmp_path)
 
-@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-def test_bad_export_requests_exit_1_and_hec_takes_its_token_from_stdin(
+
+def bad_requests_exit_1_and_hec_takes_its_token_from_stdin(
     live: LiveServer, tmp_path: Path
 ) -> None:
-    Operator(live).close()
     path = tmp_path / "out.log"
     to = ("--to", f"file:{path}")
     cases = [
@@ -177,8 +179,7 @@ def test_bad_export_requests_exit_1_and_hec_takes_its_token_from_stdin(
         code, said = run(live, *args)
         assert code == 1, (args, said)
         assert reason in said, (args, said)
-    assert not path.exists()
-    assert not (live.settings.data_dir / "export.sqlite").exists()  # nothing written
+    assert not path.exists()  # nothing written
     sink = ("--format", "cef", "--sink", "a", *to)
     code, said = run(live, *sink, "--resume")
     assert code == 1 and "no cursor yet" in said, said
@@ -196,7 +197,9 @@ def test_bad_export_requests_exit_1_and_hec_takes_its_token_from_stdin(
         assert code == 0, said
         assert token not in said
         assert hec.events and all(e["sourcetype"] == "keyledger:ocsf" for e in hec.events)
-        assert {e["event"]["class_uid"] for e in hec.events} == {6003, 3002}  # setup, login
+        classes = {e["event"]["class_uid"] for e in hec.events}
+        assert classes == {6003, 3002, 3001}  # vault changes, login, machine lifecycle
         assert not hec.refused
+        assert VALUE not in json.dumps(hec.events) and NEW_VALUE not in json.dumps(hec.events)
     finally:
         hec.close()
