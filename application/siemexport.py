@@ -41,7 +41,8 @@ class Position:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Position:
         lanes = data.get("lanes") or {}
-        assert isinstance(lanes, dict)
+        if not isinstance(lanes, dict):
+            raise ValueError("an export cursor's lanes are a mapping of lane to seq")
         return cls(int(str(data.get("ledger", 0))), {str(k): int(v) for k, v in lanes.items()})
 
 
