@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
@@ -41,6 +42,10 @@ from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
 from infrastructure.sessions import SqlSessionStore
 from infrastructure.settings import Settings
 from infrastructure.setupcode import FileSetupCode
+
+if TYPE_CHECKING:
+    from infrastructure.siem.cursors import SqlCursorStore
+    from infrastructure.siem.source import SqlAuditSource
 
 log = logging.getLogger("keyledger")
 
@@ -212,3 +217,21 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         jobs=jobs,
         audit_search=build_audit_search(settings, projector),
     )
+
+
+def build_audit_export(settings: Settings) -> tuple[SqlAuditSource, SqlCursorStore]:
+    """What `keyledger audit export` reads (both logs, straight from the store) and where
+    it keeps its per-sink cursors. Read-only on the logs: no lane, no key, no upgrade."""
+    from infrastructure.accessstore.store import sqlite_engine
+    from infrastructure.siem.cursors import SqlCursorStore, cursor_engine
+    from infrastructure.siem.source import SqlAuditSource
+
+    open_data_dir(settings.data_dir, settings.allow_open_data_dir)
+    engine = make_engine(settings.state_db_url())
+    if settings.is_distributed:
+        access = SqlAccessStore(engine, None)
+        cursors = SqlCursorStore(engine)
+    else:
+        access = SqlAccessStore(sqlite_engine(settings.data_dir / "access.sqlite"), None)
+        cursors = SqlCursorStore(cursor_engine(settings.data_dir / "export.sqlite"))
+    return SqlAuditSource(engine, access.engine), cursors

@@ -9,6 +9,7 @@ import typer
 
 from interfaces.cli import (
     agent,
+    auditexport,
     auditquery,
     host,
     local,
@@ -38,6 +39,7 @@ app.add_typer(agent.app, name="agent")
 operator.register(app)
 local.register(app, audit)
 auditquery.register(audit)
+auditexport.register(audit)
 machines.register(app)
 host.register(app)
 rotation.register(secrets.app)

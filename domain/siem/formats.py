@@ -1,0 +1,38 @@
+"""The export formats by name: each turns one `AuditRecord` into one text record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from domain.siem.cef import cef_line
+from domain.siem.ocsf import ocsf_event
+from domain.siem.record import AuditRecord
+from domain.siem.syslog import syslog_message
+
+FORMATS = ("ocsf", "cef", "syslog", "jsonl")
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """What a sink needs to know: the name (framing depends on it) and the function."""
+
+    name: str
+    render: Callable[[AuditRecord], str]
+
+
+def formatter(name: str, product_version: str, hostname: str, procid: str) -> Formatter:
+    if name == "jsonl":
+        return Formatter(name, lambda r: _json(r.fields()))
+    if name == "ocsf":
+        return Formatter(name, lambda r: _json(ocsf_event(r, product_version)))
+    if name == "cef":
+        return Formatter(name, lambda r: cef_line(r, product_version))
+    if name == "syslog":
+        return Formatter(name, lambda r: syslog_message(r, hostname, procid))
+    raise ValueError(f"unknown export format {name!r} (one of: {', '.join(FORMATS)})")
