@@ -17,6 +17,7 @@ from application.agentbinding import AgentBinding
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
+from application.pointintime import PointInTime
 from application.ports import HeadWatch
 from application.reads import MachineReads
 from application.rotations import Rotations
@@ -24,6 +25,7 @@ from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from infrastructure.accessstore.store import SqlAccessStore
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
+from infrastructure.accessstore.whoread import SqlSecretReads
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -71,6 +73,7 @@ class Services:
     sync: SyncPlane
     agents: AgentBinding
     jobs: RotationJobs
+    point_in_time: PointInTime
 
     def close(self) -> None:
         self.jobs.close()
@@ -197,4 +200,5 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
+        point_in_time=PointInTime(ledger, SqlSecretReads(access.engine)),
     )

@@ -43,6 +43,7 @@ access_records = Table(
     Column("hash", LargeBinary, nullable=False),
     # The replay check: a machine's nonce is accepted once, ever (NULLs never clash).
     Index("kl_access_records_nonce", "machine_id", "nonce", unique=True),
+    Index("kl_access_records_secret_time", "secret_id", "timestamp_ms"),  # who-read
 )
 
 access_lanes = Table(

@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from interfaces.cli import agent, host, local, machines, operator, projects, rotation, secrets
+from interfaces.cli import (
+    agent,
+    auditpit,
+    host,
+    local,
+    machines,
+    operator,
+    projects,
+    rotation,
+    secrets,
+)
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
@@ -30,6 +40,7 @@ local.register(app, audit)
 machines.register(app)
 host.register(app)
 rotation.register(secrets.app)
+auditpit.register(audit)
 
 
 @audit.command("tail")
