@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from application.ledger import Ledger
@@ -23,6 +23,7 @@ BATCH = 1000
 COMMIT_SLACK_MS = 10_000
 EARLIEST_MS = -62_135_596_800_000  # 0001-01-01T00:00Z
 LATEST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_MS = re.compile(r"^[0-9]{1,16}$")
 
 
@@ -40,7 +41,7 @@ def parse_instant(text: str, what: str = "time") -> int:
             moment = datetime.fromisoformat(text)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-            ms = int(moment.timestamp() * 1000)
+            ms = (moment - EPOCH) // timedelta(milliseconds=1)  # exact: no float
         except (ValueError, OverflowError):
             raise malformed from None
     if not EARLIEST_MS <= ms <= LATEST_MS:
