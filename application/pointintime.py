@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from application.ledger import Ledger
-from application.vaultstate import STATE_TOPICS, StateFold, VaultState, as_of, who_could_read
+from application.statecheckpoints import Checkpoints
+from application.vaultstate import STATE_TOPICS, VaultState, as_of, who_could_read
 from domain import ids
 from domain.errors import InvalidInput, NotFound
 
@@ -64,30 +65,34 @@ class SecretReads(Protocol):
 
 
 class PointInTime:
-    def __init__(self, ledger: Ledger, reads: SecretReads) -> None:
+    def __init__(
+        self, ledger: Ledger, reads: SecretReads, checkpoints: Checkpoints | None = None
+    ) -> None:
         self.ledger = ledger
         self.reads = reads
+        self.checkpoints = checkpoints if checkpoints is not None else Checkpoints()
 
-    def _events(self, stop_after_ms: int) -> Iterator[Any]:
-        """Vault, project, secret and machine events in log order, until one is stamped
-        after `stop_after_ms`."""
+    def _events(self, start: int, stop_after_ms: int) -> Iterator[tuple[int, Any]]:
+        """(notification id, event) of vault, project, secret and machine events in log
+        order from `start`, until one is stamped after `stop_after_ms`."""
         stop = datetime.fromtimestamp(stop_after_ms / 1000, tz=UTC)
-        start = 1
         while True:
             batch = self.ledger.recorder.select_notifications(start, BATCH, topics=STATE_TOPICS)
             for notification in batch:
                 event: Any = self.ledger.mapper.to_domain_event(notification)
                 if event.timestamp > stop:
                     return
-                yield event
+                yield notification.id, event
             if len(batch) < BATCH:
                 return
             start = batch[-1].id + 1
 
     def state_at(self, at_ms: int) -> VaultState:
-        folding = StateFold(at_ms)
-        for event in self._events(min(at_ms + COMMIT_SLACK_MS, LATEST_MS)):
-            folding.apply(event)
+        folding, start, latest = self.checkpoints.start(at_ms)
+        for notification_id, event in self._events(start, min(at_ms + COMMIT_SLACK_MS, LATEST_MS)):
+            if folding.apply(event) and folding.clean:
+                latest = event.timestamp if latest is None else max(latest, event.timestamp)
+                self.checkpoints.offer(notification_id, latest, folding)
         return folding.state()
 
     def as_of(self, at: str) -> dict[str, Any]:

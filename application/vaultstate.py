@@ -55,26 +55,35 @@ class StateFold:
 
     def __init__(self, at_ms: int) -> None:
         self.at_ms = at_ms
-        self._until = instant(at_ms)
-        self._aggregates: dict[UUID, Any] = {}
+        self.until = instant(at_ms)
+        self.aggregates: dict[UUID, Any] = {}
         self._cut: set[UUID] = set()
-        self._events = 0
+        self.events = 0
+
+    def resume(self, aggregates: dict[UUID, Any], events: int) -> None:
+        """Start from a checkpoint: the fold of a log prefix holding nothing after T."""
+        self.aggregates, self.events = aggregates, events
+
+    @property
+    def clean(self) -> bool:
+        """Nothing cut yet: the state is exactly the fold of the log read so far."""
+        return not self._cut
 
     def apply(self, event: Any) -> bool:
         """Apply one domain event; False when it lies after T."""
         originator = event.originator_id
         if originator in self._cut:
             return False
-        if event.timestamp > self._until:
+        if event.timestamp > self.until:
             self._cut.add(originator)
             return False
-        self._aggregates[originator] = event.mutate(self._aggregates.get(originator))
-        self._events += 1
+        self.aggregates[originator] = event.mutate(self.aggregates.get(originator))
+        self.events += 1
         return True
 
     def state(self) -> VaultState:
-        state = VaultState(self.at_ms, events=self._events)
-        for aggregate in self._aggregates.values():
+        state = VaultState(self.at_ms, events=self.events)
+        for aggregate in self.aggregates.values():
             if isinstance(aggregate, Vault):
                 state.vault = aggregate
             elif isinstance(aggregate, Project):
