@@ -20,10 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from infrastructure.settings import Settings
-from interfaces.cli import main
+from interfaces.cli import client, main
 from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
 from tests.e2e.conftest import LiveServer, prepare
-from tests.e2e.machine_helpers import Machine, Operator, register_machine, signed
+from tests.e2e.machine_helpers import OWNER, PASSWORD, Machine, Operator, register_machine, signed
 
 VALUE = "sk_live_point_in_time_7c1e"
 
@@ -34,6 +34,25 @@ def mark() -> int:
     now = int(time.time() * 1000)
     time.sleep(0.015)
     return now
+
+
+class HttpOperator(Operator):
+    """`Operator` without its two CLI process starts (seconds each on a busy machine):
+    init and login over HTTP, the session saved where the in-process CLI looks."""
+
+    def __init__(self, live: LiveServer) -> None:
+        self.live = live
+        code = (live.settings.data_dir / "setup-code").read_text().strip()
+        login = {"email": OWNER, "password": PASSWORD}
+        httpx.post(
+            f"{live.url}/v1/admin/init", json={"setupCode": code, **login}
+        ).raise_for_status()
+        session = httpx.post(f"{live.url}/v1/admin/login", json=login).json()
+        live.home.mkdir(parents=True, exist_ok=True)
+        record = {**session, "server": client.server_origin(live.url)}
+        (live.home / "session.json").write_text(json.dumps(record))
+        token = {"Authorization": f"Bearer {session['token']}"}
+        self.http = httpx.Client(base_url=live.url, headers=token, timeout=30)
 
 
 @dataclass
@@ -67,7 +86,7 @@ class History:
 
 def script(live: LiveServer) -> History:
     before = mark()
-    op = Operator(live)
+    op = HttpOperator(live)
     project = op.project("payments")
     secret = op.secret(project, "stripe-key", VALUE)
     a = register_machine(live, op, "web-a", project_id=project, grants=(secret,))
