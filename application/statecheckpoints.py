@@ -37,7 +37,7 @@ class Checkpoints:
     """Taken every `every` applied events; past `keep` of them every other one is
     dropped, so memory stays bounded as the spacing doubles."""
 
-    def __init__(self, every: int = 5000, keep: int = 64) -> None:
+    def __init__(self, every: int = 5000, keep: int = 32) -> None:
         self.every = every
         self.keep = keep
         self._lock = threading.Lock()
