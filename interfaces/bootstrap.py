@@ -18,6 +18,7 @@ from application.agentbinding import AgentBinding
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
+from application.pointintime import PointInTime
 from application.ports import HeadWatch
 from application.reads import MachineReads
 from application.rotations import Rotations
@@ -25,6 +26,7 @@ from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from infrastructure.accessstore.store import SqlAccessStore
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
+from infrastructure.accessstore.whoread import SqlSecretReads
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -78,6 +80,7 @@ class Services:
     agents: AgentBinding
     jobs: RotationJobs
     audit_search: AuditSearch
+    point_in_time: PointInTime
 
     def close(self) -> None:
         self.jobs.close()
@@ -216,6 +219,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
         audit_search=build_audit_search(settings, projector),
+        point_in_time=PointInTime(ledger, SqlSecretReads(access.engine)),
     )
 
 

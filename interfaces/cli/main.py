@@ -10,6 +10,7 @@ import typer
 from interfaces.cli import (
     agent,
     auditexport,
+    auditpit,
     auditquery,
     host,
     local,
@@ -43,6 +44,7 @@ auditexport.register(audit)
 machines.register(app)
 host.register(app)
 rotation.register(secrets.app)
+auditpit.register(audit)
 
 
 @audit.command("tail")

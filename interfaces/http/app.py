@@ -32,6 +32,7 @@ from interfaces.http.hotpath import FastSecretRead
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
+from interfaces.http.pointintime import PointInTimeController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
 
@@ -137,6 +138,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             MachineController,
             AgentController,
             RotationAdminController,
+            PointInTimeController,
         ],
         state=State({"trusted_proxies": trusted}),
         before_request=refuse_rewritten_peer,
