@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
+from application.auditcheck import AuditVerifier
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
@@ -30,6 +32,7 @@ from infrastructure.crypto.passwords import Argon2idHasher
 from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
 from infrastructure.datadir import open_data_dir
+from infrastructure.eventstore.chain import ChainSource, verify_chain
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
@@ -71,6 +74,7 @@ class Services:
     sync: SyncPlane
     agents: AgentBinding
     jobs: RotationJobs
+    audit: AuditVerifier
 
     def close(self) -> None:
         self.jobs.close()
@@ -110,6 +114,11 @@ def build_access_store(
     upgrade_legacy_access_log(settings, store)
     move_fetches(projector.engine, store)
     return store
+
+
+def audit_verifier(ledger: Ledger, access: SqlAccessStore) -> AuditVerifier:
+    """Walks the ledger's chain and every access lane of this store."""
+    return AuditVerifier(lambda: verify_chain(cast(ChainSource, ledger.recorder)), access)
 
 
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
@@ -197,4 +206,5 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
+        audit=audit_verifier(ledger, access),
     )

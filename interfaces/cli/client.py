@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from rich.markup import escape
 
-from interfaces.cli.output import EXIT_AUTH, fail, one_line, usage
+from interfaces.cli.output import EXIT_AUTH, EXIT_ERROR, fail, one_line, usage
 
 DEFAULT_SERVER = "http://localhost:8420"
 TIMEOUT = 30.0
@@ -102,8 +102,13 @@ class Reply(dict[str, Any]):
 class Api:
     """Calls the admin API; any non-2xx or unexpected answer ends the command in one line."""
 
-    def __init__(self, server: str | None, *, authenticated: bool = True) -> None:
+    def __init__(
+        self, server: str | None, *, authenticated: bool = True, failure_code: int = EXIT_ERROR
+    ) -> None:
+        """`failure_code`: the exit code when the server cannot be reached or refuses;
+        `audit verify` keeps 1 for "tampered" and so asks for another one."""
         session = load_session()
+        self.failure_code = failure_code
         self.server = (server or (session or {}).get("server") or DEFAULT_SERVER).rstrip("/")
         server_origin(self.server)
         self.headers: dict[str, str] = {}
@@ -122,7 +127,10 @@ class Api:
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             where = escape(self.server)
-            fail(f"Cannot reach the keyledger server at {where}: {type(exc).__name__}")
+            fail(
+                f"Cannot reach the keyledger server at {where}: {type(exc).__name__}",
+                self.failure_code,
+            )
         try:
             data = response.json(object_hook=Reply) if response.content else Reply()
         except ValueError:
@@ -130,12 +138,13 @@ class Api:
         if response.status_code >= 400:
             message = data.get("error") if isinstance(data, dict) else None
             text = one_line(str(message)) if message else "request failed"
-            fail(f"{escape(text)} (HTTP {response.status_code})")
+            fail(f"{escape(text)} (HTTP {response.status_code})", self.failure_code)
         if not isinstance(data, dict):
             kind = one_line(response.headers.get("content-type", "no content type"), 60)
             fail(
                 f"{escape(self.server)} sent an answer that is not keyledger's "
-                f"(HTTP {response.status_code}, {escape(kind)})"
+                f"(HTTP {response.status_code}, {escape(kind)})",
+                self.failure_code,
             )
         return data
 

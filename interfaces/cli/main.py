@@ -7,7 +7,19 @@ import sys
 
 import typer
 
-from interfaces.cli import agent, host, local, machines, operator, projects, rotation, secrets
+from interfaces.cli import (
+    agent,
+    host,
+    local,
+    machines,
+    operator,
+    projects,
+    rotation,
+    secrets,
+)
+from interfaces.cli import (
+    audit as audit_cli,
+)
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
@@ -26,7 +38,8 @@ app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
 operator.register(app)
-local.register(app, audit)
+local.register(app)
+audit_cli.register(audit)
 machines.register(app)
 host.register(app)
 rotation.register(secrets.app)

@@ -25,6 +25,7 @@ from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
 from interfaces.http.agent import AgentController, close_head_signal
+from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.hotpath import FastSecretRead
@@ -129,6 +130,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             readyz,
             SetupController,
             SessionController,
+            AuditAdminController,
             VaultController,
             MachineAdminController,
             EnrollController,

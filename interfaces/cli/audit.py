@@ -1,0 +1,118 @@
+"""`keyledger audit verify`: ask the server to re-walk its chains, or, only when told
+to with --offline, walk a copy of a store named by --data-dir / --database-url.
+
+Exit codes: 0 intact; 1 tampered (the first bad event or record is named); 2 could
+not check at all (bad usage, server unreachable or refusing, no store at the given
+place); 3 not logged in to that server. A missing server never reads as "intact".
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from interfaces.cli.client import Api
+from interfaces.cli.options import Json, Server
+from interfaces.cli.output import EXIT_ERROR, EXIT_UNCHECKED, emit_json, fail, say, usage
+
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="Verify a copy of a store directly, with no server (needs a location)."
+    ),
+]
+# No environment variables here: the copy to verify is always named on the command line.
+CopyDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="With --offline: the data directory to verify.")
+]
+CopyUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="With --offline: the postgresql:// database to verify."),
+]
+
+
+def _lines(report: dict[str, Any]) -> list[str]:
+    ledger, access = report["ledger"], report["access"]
+    lines = [
+        f"ledger: {'chain intact' if ledger['intact'] else '[red]CHAIN BROKEN[/red]'}, "
+        f"{ledger['checked']} events verified, head #{ledger['headId'] or '-'}",
+        f"access: {'chains intact' if access['intact'] else '[red]CHAIN BROKEN[/red]'}, "
+        f"{access['checked']} records verified in {access['lanes']} lane(s)",
+    ]
+    checked = report.get("checkpoints", {}).get("checked", 0)
+    if checked:
+        lines.append(f"checkpoints: {checked} signed checkpoint(s) checked")
+    if not report["intact"]:
+        bad, reason = escape(str(report["firstBad"])), escape(str(report["reason"]))
+        lines.append(f"[red]TAMPERED[/red]: first bad {bad}: {reason}")
+    return lines
+
+
+def _offline(data_dir: Path | None, database_url: str | None) -> dict[str, Any]:
+    """Walk a copy; refuses a place that holds no keyledger store rather than create one."""
+    from sqlalchemy import inspect
+
+    from infrastructure.database import make_engine
+    from interfaces.bootstrap import audit_verifier, build_access_store, build_store
+    from interfaces.cli.local import local_settings
+
+    with tempfile.TemporaryDirectory() as scratch:
+        if database_url is not None:
+            settings = local_settings(Path(scratch), database_url)
+            engine = make_engine(settings.state_db_url())
+            try:
+                found = inspect(engine).has_table("keyledger_events")
+            except Exception as exc:
+                fail(f"Cannot open {escape(database_url)}: {type(exc).__name__}", EXIT_UNCHECKED)
+            finally:
+                engine.dispose()
+            if not found:
+                fail("That database holds no keyledger event store", EXIT_UNCHECKED)
+        else:
+            assert data_dir is not None
+            if not (data_dir / "ledger.sqlite").is_file():
+                fail(f"No keyledger store in {escape(str(data_dir))}", EXIT_UNCHECKED)
+            settings = local_settings(data_dir, None)
+        ledger, _envelope, projector, _clock = build_store(settings)
+        access = build_access_store(settings, projector)
+        try:
+            return audit_verifier(ledger, access).verify().as_json()
+        finally:
+            access.close()
+            ledger.close()
+            projector.engine.dispose()
+
+
+def register(audit: typer.Typer) -> None:
+    @audit.command("verify")
+    def verify(
+        offline: Offline = False,
+        data_dir: CopyDir = None,
+        database_url: CopyUrl = None,
+        server: Server = None,
+        json_out: Json = False,
+    ) -> None:
+        """Re-walk the hash chains (vault changes; every access-log lane) on the server.
+        Exit 0 intact, 1 tampered (names the first bad event or record), 2 could not
+        check, 3 not logged in."""
+        if offline:
+            if (data_dir is None) == (database_url is None):
+                usage("--offline needs exactly one of --data-dir DIR or --database-url URL")
+            report = _offline(data_dir, database_url)
+        else:
+            if data_dir is not None or database_url is not None:
+                usage("--data-dir / --database-url name a copy to verify: add --offline")
+            report = Api(server, failure_code=EXIT_UNCHECKED).get("/v1/admin/audit/verify")
+            if not isinstance(report.get("intact"), bool):
+                fail("The server's answer is not a verification report", EXIT_UNCHECKED)
+        if json_out:
+            emit_json(report)
+        else:
+            for line in _lines(report):
+                say(line)
+        if not report["intact"]:
+            raise typer.Exit(EXIT_ERROR)
