@@ -16,6 +16,7 @@ from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
 from application.auditcheck import AuditVerifier
+from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
@@ -24,8 +25,10 @@ from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
-from infrastructure.accessstore.store import SqlAccessStore
+from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
+from infrastructure.checkpointstore import SqlCheckpointLog
+from infrastructure.crypto.checkpointkey import CheckpointKey
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
@@ -75,6 +78,7 @@ class Services:
     agents: AgentBinding
     jobs: RotationJobs
     audit: AuditVerifier
+    checkpoints: Checkpoints
 
     def close(self) -> None:
         self.jobs.close()
@@ -116,9 +120,34 @@ def build_access_store(
     return store
 
 
-def audit_verifier(ledger: Ledger, access: SqlAccessStore) -> AuditVerifier:
+def audit_verifier(
+    ledger: Ledger, access: SqlAccessStore, checkpoints: Checkpoints | None = None
+) -> AuditVerifier:
     """Walks the ledger's chain and every access lane of this store."""
-    return AuditVerifier(lambda: verify_chain(cast(ChainSource, ledger.recorder)), access)
+    source = cast(ChainSource, ledger.recorder)
+    return AuditVerifier(lambda wanted: verify_chain(source, wanted), access, checkpoints)
+
+
+def build_checkpoints(
+    settings: Settings,
+    projector: SqlProjector,
+    access: SqlAccessStore,
+    envelope: Envelope,
+    clock: SystemClock,
+) -> Checkpoints:
+    """Signed checkpoints: the table beside the access records, a key from the server key."""
+    ledger_db = (
+        projector.engine
+        if settings.is_distributed
+        else sqlite_engine(settings.data_dir / "ledger.sqlite")
+    )
+    return Checkpoints(
+        SqlCheckpointLog(access.engine, ledger_db),
+        CheckpointKey(envelope),
+        clock,
+        every_records=settings.checkpoint_records,
+        every_ms=settings.checkpoint_seconds * 1000,
+    )
 
 
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
@@ -161,6 +190,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     )
     access = build_access_store(settings, projector, head)
     records = RecordWriter(access, clock)
+    checkpoints = build_checkpoints(settings, projector, access, envelope, clock)
     failures = AuthFailures(records, clock)
     accounts = OperatorAccounts(
         ledger=ledger,
@@ -206,5 +236,6 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
-        audit=audit_verifier(ledger, access),
+        audit=audit_verifier(ledger, access, checkpoints),
+        checkpoints=checkpoints,
     )

@@ -8,6 +8,8 @@ place); 3 not logged in to that server. A missing server never reads as "intact"
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from domain.checkpoint import SignedCheckpoint
+from domain.errors import InvalidInput
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import EXIT_ERROR, EXIT_UNCHECKED, emit_json, fail, say, usage
@@ -33,6 +37,37 @@ CopyUrl = Annotated[
     str | None,
     typer.Option("--database-url", help="With --offline: the postgresql:// database to verify."),
 ]
+CheckpointFile = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="A signed checkpoint kept off-box (audit checkpoint --out)."),
+]
+FOREIGN = (
+    "The checkpoint file is not signed by this server's checkpoint key (another key, or altered)"
+)
+
+
+def _read_checkpoint(path: Path) -> SignedCheckpoint:
+    """The off-box file, parsed; unreadable or malformed ends the command (exit 1)."""
+    try:
+        return SignedCheckpoint.from_json(json.loads(path.read_text()))
+    except OSError as exc:
+        fail(f"Cannot read {escape(str(path))}: {exc.strerror}")
+    except ValueError:
+        fail(f"{escape(str(path))} is not JSON: not a keyledger checkpoint")
+    except InvalidInput as exc:
+        fail(f"{escape(str(path))}: {escape(str(exc))}")
+
+
+def _signed_by_server(api: Api, signed: SignedCheckpoint) -> None:
+    from domain.checkpoint import b64
+    from infrastructure.crypto.checkpointkey import signature_holds
+
+    keys = api.get("/v1/admin/audit/checkpoint/public-key")["trustedKeys"]
+    body = signed.checkpoint.canonical()
+    if b64(signed.public_key) not in keys or not signature_holds(
+        signed.public_key, body, signed.signature
+    ):
+        fail(FOREIGN)
 
 
 def _lines(report: dict[str, Any]) -> list[str]:
@@ -52,10 +87,16 @@ def _lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _offline(data_dir: Path | None, database_url: str | None) -> dict[str, Any]:
-    """Walk a copy; refuses a place that holds no keyledger store rather than create one."""
+def _offline(
+    data_dir: Path | None, database_url: str | None, off_box: SignedCheckpoint | None
+) -> dict[str, Any]:
+    """Walk a copy; refuses a place that holds no keyledger store rather than create one.
+    With an off-box checkpoint, its key is the one trusted for the recorded checkpoints."""
     from sqlalchemy import inspect
 
+    from application.checkpoints import Checkpoints
+    from infrastructure.checkpointstore import SqlCheckpointLog
+    from infrastructure.crypto.checkpointkey import PinnedKey
     from infrastructure.database import make_engine
     from interfaces.bootstrap import audit_verifier, build_access_store, build_store
     from interfaces.cli.local import local_settings
@@ -80,7 +121,21 @@ def _offline(data_dir: Path | None, database_url: str | None) -> dict[str, Any]:
         ledger, _envelope, projector, _clock = build_store(settings)
         access = build_access_store(settings, projector)
         try:
-            return audit_verifier(ledger, access).verify().as_json()
+            checkpoints = None
+            if off_box is not None:
+                if not PinnedKey(off_box.public_key).verify(
+                    off_box.public_key, off_box.checkpoint.canonical(), off_box.signature
+                ):
+                    fail(FOREIGN)
+                ledger_db = projector.engine if database_url else None
+                if ledger_db is None:
+                    from infrastructure.accessstore.store import sqlite_engine
+
+                    ledger_db = sqlite_engine(settings.data_dir / "ledger.sqlite")
+                log = SqlCheckpointLog(access.engine, ledger_db)
+                checkpoints = Checkpoints(log, PinnedKey(off_box.public_key), _clock, 1, 1)
+            verifier = audit_verifier(ledger, access, checkpoints)
+            return verifier.verify(off_box).as_json()
         finally:
             access.close()
             ledger.close()
@@ -93,6 +148,7 @@ def register(audit: typer.Typer) -> None:
         offline: Offline = False,
         data_dir: CopyDir = None,
         database_url: CopyUrl = None,
+        checkpoint: CheckpointFile = None,
         server: Server = None,
         json_out: Json = False,
     ) -> None:
@@ -102,11 +158,18 @@ def register(audit: typer.Typer) -> None:
         if offline:
             if (data_dir is None) == (database_url is None):
                 usage("--offline needs exactly one of --data-dir DIR or --database-url URL")
-            report = _offline(data_dir, database_url)
+            off_box = _read_checkpoint(checkpoint) if checkpoint else None
+            report = _offline(data_dir, database_url, off_box)
         else:
             if data_dir is not None or database_url is not None:
                 usage("--data-dir / --database-url name a copy to verify: add --offline")
-            report = Api(server, failure_code=EXIT_UNCHECKED).get("/v1/admin/audit/verify")
+            api = Api(server, failure_code=EXIT_UNCHECKED)
+            if checkpoint is None:
+                report = api.get("/v1/admin/audit/verify")
+            else:
+                off_box = _read_checkpoint(checkpoint)
+                _signed_by_server(api, off_box)
+                report = api.post("/v1/admin/audit/verify", {"checkpoint": off_box.as_json()})
             if not isinstance(report.get("intact"), bool):
                 fail("The server's answer is not a verification report", EXIT_UNCHECKED)
         if json_out:
@@ -116,3 +179,34 @@ def register(audit: typer.Typer) -> None:
                 say(line)
         if not report["intact"]:
             raise typer.Exit(EXIT_ERROR)
+
+    @audit.command("checkpoint")
+    def checkpoint_cmd(
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write the checkpoint to this file.")
+        ] = None,
+        public_key: Annotated[
+            bool, typer.Option("--public-key", help="Print the key checkpoints are signed with.")
+        ] = False,
+        server: Server = None,
+    ) -> None:
+        """The newest signed checkpoint (signed now if the logs moved): keep it off-box,
+        then `audit verify --checkpoint FILE` catches deleted or rewritten history."""
+        api = Api(server)
+        if public_key:
+            key = api.get("/v1/admin/audit/checkpoint/public-key")["publicKey"]
+            typer.echo(f"ed25519:{key}")
+            return
+        signed = api.get("/v1/admin/audit/checkpoint")
+        text = json.dumps(signed, indent=2) + "\n"
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        tmp = out.with_name(out.name + ".tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, out)
+        except OSError as exc:
+            fail(f"Cannot write {escape(str(out))}: {exc.strerror}")
+        heads = ", ".join(f"{h['log']} @{h['position']}" for h in signed["heads"])
+        say(f"Checkpoint #{signed['number']} written to {escape(str(out))}: {escape(heads)}")

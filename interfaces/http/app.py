@@ -64,6 +64,8 @@ class BackgroundLoops:
     def run(self) -> None:
         sweep_every = self.services.settings.trash_sweep_seconds
         since_sweep = sweep_every  # sweep once at start
+        checkpoint_every = min(10, self.services.settings.checkpoint_seconds)
+        since_checkpoint = 0
         while not self.stop.wait(1.0):
             if os.getppid() != self.parent:
                 self.orphaned()
@@ -71,6 +73,10 @@ class BackgroundLoops:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
                 self.services.failures.flush()  # folded failure counts of closed intervals
+                since_checkpoint += 1
+                if since_checkpoint >= checkpoint_every and not self.services.envelope.is_sealed:
+                    since_checkpoint = 0
+                    self.services.checkpoints.tick()  # signs when N records / M minutes
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0

@@ -3,77 +3,20 @@
 It used to open the local default data directory: beside a server with another data
 dir it printed "chain intact, 0 events" and exited 0. Here the default data dir
 (XDG_DATA_HOME) is always an empty temporary one, so a verify that reports the
-server's event count must have asked the server. One server per store, shared by the
-module; each tamper case is undone before the next. The CLI runs in-process.
+server's event count must have asked the server. One server per store (conftest);
+each tamper case is undone before the next. The CLI runs in-process.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from infrastructure.settings import Settings
-from interfaces.cli import main
-from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
-from tests.e2e.conftest import LiveServer, free_port, prepare
-from tests.e2e.machine_helpers import Operator, register_machine, signed
-from tests.e2e.tamper import RawStore
-
-READS = 4
-
-
-@dataclass
-class Store:
-    live: LiveServer
-    raw: RawStore
-    nowhere: Path  # the default data dir the CLI would fall back on: must stay untouched
-
-    def cli(self, *args: str, **env: str | None) -> Any:
-        base: dict[str, str | None] = {
-            "KEYLEDGER_HOME": str(self.live.home),
-            "KEYLEDGER_SERVER": self.live.url,
-            "KEYLEDGER_DATA_DIR": None,
-            "KEYLEDGER_DATABASE_URL": None,
-            "XDG_DATA_HOME": str(self.nowhere),
-        }
-        return CliRunner().invoke(main.app, list(args), env={**base, **env})
-
-    def report(self, *args: str, code: int = 0) -> dict[str, Any]:
-        result = self.cli("audit", "verify", "--json", *args)
-        assert result.exit_code == code, result.output
-        return dict(json.loads(result.stdout))
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Store]:
-    with ExitStack() as stack:
-        url = stack.enter_context(fresh_pg_database()) if request.param == "postgres" else None
-        root = tmp_path_factory.mktemp(request.param)
-        settings = Settings(
-            data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB
-        )
-        live = prepare(settings, root)
-        stack.callback(live.stop)
-        live.start()
-        op = Operator(live)
-        stack.callback(op.close)
-        project = op.project("payments")
-        secret = op.secret(project, "stripe-key", "sk_live_verify_7c1d")
-        machine = register_machine(live, op, "web-1", project_id=project, grants=(secret,))
-        for _ in range(READS):
-            assert signed(live, machine, "GET", f"/v1/secret/{secret}").send().status_code == 200
-        yield Store(live, RawStore(settings), root / "xdg")
+from tests.e2e.audit.conftest import READS, Store
+from tests.e2e.conftest import free_port
 
 
 def test_intact_reports_what_the_server_holds(store: Store) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from typing import Any
 
 import psycopg
 
+from domain.accesschain import AccessEntry, link_hash
 from infrastructure.accessstore.tables import COLUMNS
 from infrastructure.settings import Settings
 
@@ -109,3 +111,52 @@ class RawStore:
                 self.run(
                     "access", f"INSERT INTO kl_access_records ({names}) VALUES ({marks})", *row
                 )
+
+    @contextmanager
+    def rewritten_lane(self, lane: str, seq: int) -> Iterator[None]:
+        """Edit record `seq` and recompute every hash after it: the lane verifies again."""
+        names = ", ".join(COLUMNS)
+        where = "WHERE lane = ? AND seq >= ? ORDER BY seq"
+        rows = [
+            dict(zip(COLUMNS, row, strict=True))
+            for row in self.run(
+                "access", f"SELECT {names} FROM kl_access_records {where}", lane, seq
+            )
+        ]
+        prev = bytes(rows[0]["prev_hash"])
+        for index, row in enumerate(rows):
+            entry = AccessEntry(**{f.name: row[f.name] for f in fields(AccessEntry)})
+            if index == 0:
+                entry = replace(entry, detail=entry.detail + "!")
+            digest = link_hash(prev, lane, row["seq"], entry)
+            self._set_link(lane, row["seq"], entry.detail, prev, digest)
+            prev = digest
+        try:
+            yield
+        finally:
+            for row in rows:
+                self._set_link(lane, row["seq"], row["detail"], row["prev_hash"], row["hash"])
+
+    def _set_link(self, lane: str, seq: int, detail: str, prev: bytes, digest: bytes) -> None:
+        self.run(
+            "access",
+            "UPDATE kl_access_records SET detail = ?, prev_hash = ?, hash = ? "
+            "WHERE lane = ? AND seq = ?",
+            detail,
+            bytes(prev),
+            bytes(digest),
+            lane,
+            seq,
+        )
+
+    @contextmanager
+    def no_checkpoints(self) -> Iterator[None]:
+        """The server's checkpoint table emptied (and any made meanwhile dropped after)."""
+        saved = self.run("access", "SELECT * FROM kl_checkpoints ORDER BY number")
+        self.run("access", "DELETE FROM kl_checkpoints")
+        try:
+            yield
+        finally:
+            self.run("access", "DELETE FROM kl_checkpoints")
+            for row in saved:
+                self.run("access", "INSERT INTO kl_checkpoints VALUES (?, ?, ?, ?, ?)", *row)
