@@ -41,6 +41,8 @@ class CheckpointLog(Protocol):
 
     def all(self) -> Iterator[SignedCheckpoint]: ...
 
+    def close(self) -> None: ...
+
 
 class Checkpoints:
     def __init__(

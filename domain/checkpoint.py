@@ -48,6 +48,9 @@ class Checkpoint:
     time_ms: int
     heads: tuple[Head, ...]
 
+    def __post_init__(self) -> None:  # one order, so equal checkpoints compare equal
+        object.__setattr__(self, "heads", tuple(sorted(self.heads, key=_order)))
+
     def canonical(self) -> bytes:
         """The signed bytes: one spelling of (log, position, hash)… and time."""
         body = {

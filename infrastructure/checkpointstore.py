@@ -58,10 +58,15 @@ def _signed(row: RowMapping) -> SignedCheckpoint:
 class SqlCheckpointLog:
     """`access` holds the access records (and this table); `ledger` the event chain."""
 
-    def __init__(self, access: Engine, ledger: Engine) -> None:
+    def __init__(self, access: Engine, ledger: Engine, *, owns_ledger: bool = False) -> None:
         self._access = access
         self._ledger = ledger
+        self._owns_ledger = owns_ledger  # an engine opened for this log alone
         checkpoint_metadata.create_all(access)
+
+    def close(self) -> None:
+        if self._owns_ledger:
+            self._ledger.dispose()
 
     def heads(self) -> list[Head]:
         found: list[Head] = []

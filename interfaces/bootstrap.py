@@ -84,6 +84,7 @@ class Services:
         self.jobs.close()
         self.failures.flush(everything=True)  # folded counts are written, not lost
         self.records.close()
+        self.checkpoints.log.close()
         self.access.close()
         self.ledger.close()
         self.projector.engine.dispose()
@@ -142,7 +143,7 @@ def build_checkpoints(
         else sqlite_engine(settings.data_dir / "ledger.sqlite")
     )
     return Checkpoints(
-        SqlCheckpointLog(access.engine, ledger_db),
+        SqlCheckpointLog(access.engine, ledger_db, owns_ledger=not settings.is_distributed),
         CheckpointKey(envelope),
         clock,
         every_records=settings.checkpoint_records,

@@ -91,20 +91,20 @@ def _offline(
     data_dir: Path | None, database_url: str | None, off_box: SignedCheckpoint | None
 ) -> dict[str, Any]:
     """Walk a copy; refuses a place that holds no keyledger store rather than create one.
-    With an off-box checkpoint, its key is the one trusted for the recorded checkpoints."""
-    from sqlalchemy import inspect
+    With no server to derive the key, the off-box file's key is trusted if the copy's
+    own checkpoints were signed with it (or it has none); see ADR 0016."""
+    from sqlalchemy import create_engine, inspect
 
     from application.checkpoints import Checkpoints
     from infrastructure.checkpointstore import SqlCheckpointLog
     from infrastructure.crypto.checkpointkey import PinnedKey
-    from infrastructure.database import make_engine
     from interfaces.bootstrap import audit_verifier, build_access_store, build_store
     from interfaces.cli.local import local_settings
 
     with tempfile.TemporaryDirectory() as scratch:
         if database_url is not None:
             settings = local_settings(Path(scratch), database_url)
-            engine = make_engine(settings.state_db_url())
+            engine = create_engine(settings.state_db_url())  # creates nothing, unlike make_engine
             try:
                 found = inspect(engine).has_table("keyledger_events")
             except Exception as exc:
@@ -120,8 +120,8 @@ def _offline(
             settings = local_settings(data_dir, None)
         ledger, _envelope, projector, _clock = build_store(settings)
         access = build_access_store(settings, projector)
+        checkpoints = None
         try:
-            checkpoints = None
             if off_box is not None:
                 if not PinnedKey(off_box.public_key).verify(
                     off_box.public_key, off_box.checkpoint.canonical(), off_box.signature
@@ -132,11 +132,17 @@ def _offline(
                     from infrastructure.accessstore.store import sqlite_engine
 
                     ledger_db = sqlite_engine(settings.data_dir / "ledger.sqlite")
-                log = SqlCheckpointLog(access.engine, ledger_db)
+                log = SqlCheckpointLog(access.engine, ledger_db, owns_ledger=not database_url)
+                recorded = {c.public_key for c in log.all()}
+                if recorded and off_box.public_key not in recorded:  # not this store's key
+                    log.close()
+                    fail(FOREIGN)
                 checkpoints = Checkpoints(log, PinnedKey(off_box.public_key), _clock, 1, 1)
             verifier = audit_verifier(ledger, access, checkpoints)
             return verifier.verify(off_box).as_json()
         finally:
+            if checkpoints is not None:
+                checkpoints.log.close()
             access.close()
             ledger.close()
             projector.engine.dispose()

@@ -42,6 +42,12 @@ class Store:
         }
         return CliRunner().invoke(main.app, list(args), env={**base, **env})
 
+    def copy(self) -> tuple[str, ...]:
+        """`--offline` and where this server's store is, for verifying it directly."""
+        url = self.live.settings.database_url
+        where = ("--database-url", url) if url else ("--data-dir", str(self.live.settings.data_dir))
+        return ("--offline", *where)
+
     def report(self, *args: str, code: int = 0) -> dict[str, Any]:
         result = self.cli("audit", "verify", "--json", *args)
         assert result.exit_code == code, result.output

@@ -56,9 +56,10 @@ def test_foreign_or_malformed_checkpoint_is_refused(store: Store, tmp_path: Path
         ("broken.json", "log must be"),
         ("text.json", "not JSON"),
     ):
-        result = store.cli("audit", "verify", "--checkpoint", str(tmp_path / name))
-        assert result.exit_code == 1, (name, result.output)
-        assert words in result.stderr and "intact" not in result.output
+        for copy in ((), store.copy()):
+            result = store.cli("audit", "verify", *copy, "--checkpoint", str(tmp_path / name))
+            assert result.exit_code == 1, (name, result.output)
+            assert words in result.stderr and "intact" not in result.output
     assert store.raw.run("access", "SELECT COUNT(*) FROM kl_checkpoints") == before
 
 
@@ -74,6 +75,8 @@ def test_deleted_newest_records_are_caught_by_the_checkpoint(store: Store, tmp_p
             caught = store.report("--checkpoint", str(tmp_path / "cp.json"), code=1)
             assert caught["firstBad"] == f"record {lane}:{count - 1}"
             assert "truncated" in caught["reason"]
+            offline = store.report(*store.copy(), "--checkpoint", str(tmp_path / "cp.json"), code=1)
+            assert offline["firstBad"] == caught["firstBad"]
     assert store.report("--checkpoint", str(tmp_path / "cp.json"))["intact"] is True
 
 

@@ -46,12 +46,7 @@ def test_no_session_or_no_server_is_not_a_verdict(store: Store, tmp_path: Path) 
 
 
 def test_offline_verifies_only_a_named_copy(store: Store, tmp_path: Path) -> None:
-    settings = store.live.settings
-    where = (
-        ("--database-url", settings.database_url)
-        if settings.database_url
-        else ("--data-dir", str(settings.data_dir))
-    )
+    where = store.copy()[1:]
     offline = store.report("--offline", *where)
     online = store.report()
     assert offline["intact"] is True
