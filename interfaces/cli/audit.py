@@ -37,6 +37,7 @@ CopyUrl = Annotated[
     str | None,
     typer.Option("--database-url", help="With --offline: the postgresql:// database to verify."),
 ]
+VERIFY_TIMEOUT = 3600.0  # the server walks every row: a large store takes a while
 CheckpointFile = Annotated[
     Path | None,
     typer.Option("--checkpoint", help="A signed checkpoint kept off-box (audit checkpoint --out)."),
@@ -158,9 +159,9 @@ def register(audit: typer.Typer) -> None:
         server: Server = None,
         json_out: Json = False,
     ) -> None:
-        """Re-walk the hash chains (vault changes; every access-log lane) on the server.
-        Exit 0 intact, 1 tampered (names the first bad event or record), 2 could not
-        check, 3 not logged in."""
+        """Re-walk the hash chains (vault changes; every access-log lane) and the signed
+        checkpoints on the server. Exit 0 intact, 1 tampered (names the first bad event
+        or record), 2 could not check, 3 not logged in."""
         if offline:
             if (data_dir is None) == (database_url is None):
                 usage("--offline needs exactly one of --data-dir DIR or --database-url URL")
@@ -170,6 +171,7 @@ def register(audit: typer.Typer) -> None:
             if data_dir is not None or database_url is not None:
                 usage("--data-dir / --database-url name a copy to verify: add --offline")
             api = Api(server, failure_code=EXIT_UNCHECKED)
+            api.timeout = VERIFY_TIMEOUT
             if checkpoint is None:
                 report = api.get("/v1/admin/audit/verify")
             else:

@@ -109,6 +109,7 @@ class Api:
         `audit verify` keeps 1 for "tampered" and so asks for another one."""
         session = load_session()
         self.failure_code = failure_code
+        self.timeout: float | None = TIMEOUT
         self.server = (server or (session or {}).get("server") or DEFAULT_SERVER).rstrip("/")
         server_origin(self.server)
         self.headers: dict[str, str] = {}
@@ -123,7 +124,7 @@ class Api:
                 json=body,
                 params={k: v for k, v in params.items() if v is not None} or None,
                 headers=self.headers,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             where = escape(self.server)
