@@ -160,3 +160,28 @@ class RawStore:
             self.run("access", "DELETE FROM kl_checkpoints")
             for row in saved:
                 self.run("access", "INSERT INTO kl_checkpoints VALUES (?, ?, ?, ?, ?)", *row)
+
+    @contextmanager
+    def truncated_ledger(self, count: int) -> Iterator[int]:
+        """The newest `count` events and their chain rows gone; yields the new head id."""
+        ids = self.event_ids()[-count:]
+        columns = "{id}, originator_id, originator_version, topic, state"
+        events = self.run(
+            "ledger", f"SELECT {columns} FROM keyledger_events WHERE {{id}} >= ?", ids[0]
+        )
+        links = self.run(
+            "ledger", "SELECT * FROM keyledger_events_chain WHERE notification_id >= ?", ids[0]
+        )
+        self.run("ledger", "DELETE FROM keyledger_events WHERE {id} >= ?", ids[0])
+        self.run("ledger", "DELETE FROM keyledger_events_chain WHERE notification_id >= ?", ids[0])
+        try:
+            yield self.event_ids()[-1]
+        finally:
+            for event in events:
+                self.run(
+                    "ledger",
+                    f"INSERT INTO keyledger_events ({columns}) VALUES (?, ?, ?, ?, ?)",
+                    *event,
+                )
+            for link in links:
+                self.run("ledger", "INSERT INTO keyledger_events_chain VALUES (?, ?, ?)", *link)

@@ -93,3 +93,14 @@ def test_rewritten_chain_is_caught_by_the_checkpoint(store: Store, tmp_path: Pat
             human = store.cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.json"))
             assert human.exit_code == 1 and f"{lane}:{count}" in human.stderr
     assert store.report("--checkpoint", str(tmp_path / "cp.json"))["intact"] is True
+
+
+def test_deleted_newest_events_are_caught_by_the_checkpoint(store: Store, tmp_path: Path) -> None:
+    signed = take(store, tmp_path / "cp.json")
+    (signed_head,) = [h.position for h in signed.checkpoint.heads if h.log == "ledger"]
+    with store.raw.truncated_ledger(3) as head, store.raw.no_checkpoints():
+        assert store.report()["intact"] is True  # the chain alone ends cleanly at `head`
+        caught = store.report("--checkpoint", str(tmp_path / "cp.json"), code=1)
+        assert caught["firstBad"] == f"event #{signed_head}"
+        assert f"after #{head}" in caught["reason"] and "truncated" in caught["reason"]
+    assert store.report("--checkpoint", str(tmp_path / "cp.json"))["intact"] is True
