@@ -62,7 +62,10 @@ class SqlCheckpointLog:
         self._access = access
         self._ledger = ledger
         self._owns_ledger = owns_ledger  # an engine opened for this log alone
-        checkpoint_metadata.create_all(access)
+        with access.begin() as conn:  # several servers may start at once on one database
+            if access.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7210420004)"))
+            checkpoint_metadata.create_all(conn)
 
     def close(self) -> None:
         if self._owns_ledger:
