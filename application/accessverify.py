@@ -9,6 +9,7 @@ reordering; a hash that no longer matches is an edit. The first problem is named
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from application.ports import AccessLogSource
@@ -23,12 +24,19 @@ class AccessChainReport:
     heads: dict[str, str] = field(default_factory=dict)  # lane → newest hash (hex)
     first_bad: str | None = None
     reason: str = ""
+    seen: dict[tuple[str, int], str] = field(default_factory=dict)  # wanted → hash (hex)
+    tips: dict[str, int] = field(default_factory=dict)  # lane → newest seq
 
 
-def verify_access_log(source: AccessLogSource) -> AccessChainReport:
+def verify_access_log(
+    source: AccessLogSource, wanted: Collection[tuple[str, int]] = frozenset()
+) -> AccessChainReport:
+    """Walk every lane; the hashes at `wanted` (lane, seq) positions are reported."""
     registered = [info.lane for info in source.lanes()]
     checked = 0
     heads: dict[str, str] = {}
+    seen: dict[tuple[str, int], str] = {}
+    tips: dict[str, int] = {}
 
     def bad(where: str, reason: str) -> AccessChainReport:
         return AccessChainReport(False, checked, len(registered), heads, where, reason)
@@ -46,9 +54,12 @@ def verify_access_log(source: AccessLogSource) -> AccessChainReport:
                 return bad(where, "chain link broken (reordered)")
             if link_hash(expected_prev, lane, row.seq, row.entry) != row.hash:
                 return bad(where, "record content changed (edited)")
+            if (lane, row.seq) in wanted:
+                seen[(lane, row.seq)] = row.hash.hex()
             expected_prev = row.hash
             expected_seq += 1
             checked += 1
         if expected_seq > 1:
             heads[lane] = expected_prev.hex()
-    return AccessChainReport(True, checked, len(registered), heads)
+            tips[lane] = expected_seq - 1
+    return AccessChainReport(True, checked, len(registered), heads, seen=seen, tips=tips)

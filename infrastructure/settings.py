@@ -24,6 +24,15 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").lower() in {"1", "true", "yes"}
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"{name} must be a whole number ≥ 1")
+    return int(raw)
+
+
 # What may go into the bootstrap script and identity.json: no quotes, spaces or escapes.
 _PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9._~:/@%+=,;\[\]-]+")
 
@@ -50,6 +59,8 @@ class Settings:
     broker_url: str | None = None  # redis://… : Dramatiq jobs go to Redis for `keyledger worker`
     access_log: bool = False  # uvicorn's per-request log (token paths redacted)
     allow_open_data_dir: bool = False  # start even if others can read the data dir
+    checkpoint_records: int = 10_000  # sign the logs' heads after this many new records…
+    checkpoint_seconds: int = 300  # …or this long after the last checkpoint, if any changed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -68,6 +79,8 @@ class Settings:
             broker_url=env.get("KEYLEDGER_BROKER_URL") or None,
             access_log=_flag(env, "KEYLEDGER_ACCESS_LOG"),
             allow_open_data_dir=_flag(env, "KEYLEDGER_ALLOW_OPEN_DATA_DIR"),
+            checkpoint_records=_positive(env, "KEYLEDGER_CHECKPOINT_RECORDS", 10_000),
+            checkpoint_seconds=_positive(env, "KEYLEDGER_CHECKPOINT_SECONDS", 300),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
+from application.auditcheck import AuditVerifier
+from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
@@ -24,15 +26,18 @@ from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
-from infrastructure.accessstore.store import SqlAccessStore
+from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.accessstore.whoread import SqlSecretReads
+from infrastructure.checkpointstore import SqlCheckpointLog
+from infrastructure.crypto.checkpointkey import CheckpointKey
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
 from infrastructure.crypto.signatures import NaclVerifier
 from infrastructure.database import make_engine
 from infrastructure.datadir import open_data_dir
+from infrastructure.eventstore.chain import ChainSource, verify_chain
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
@@ -81,12 +86,15 @@ class Services:
     jobs: RotationJobs
     audit_search: AuditSearch
     point_in_time: PointInTime
+    audit: AuditVerifier
+    checkpoints: Checkpoints
 
     def close(self) -> None:
         self.jobs.close()
         self.audit_search.close()
         self.failures.flush(everything=True)  # folded counts are written, not lost
         self.records.close()
+        self.checkpoints.log.close()
         self.access.close()
         self.ledger.close()
         self.projector.engine.dispose()
@@ -133,6 +141,36 @@ def build_audit_search(settings: Settings, projector: SqlProjector) -> AuditSear
     return AuditSearch(engine, owns_engine=True)
 
 
+def audit_verifier(
+    ledger: Ledger, access: SqlAccessStore, checkpoints: Checkpoints | None = None
+) -> AuditVerifier:
+    """Walks the ledger's chain and every access lane of this store."""
+    source = cast(ChainSource, ledger.recorder)
+    return AuditVerifier(lambda wanted: verify_chain(source, wanted), access, checkpoints)
+
+
+def build_checkpoints(
+    settings: Settings,
+    projector: SqlProjector,
+    access: SqlAccessStore,
+    envelope: Envelope,
+    clock: SystemClock,
+) -> Checkpoints:
+    """Signed checkpoints: the table beside the access records, a key from the server key."""
+    ledger_db = (
+        projector.engine
+        if settings.is_distributed
+        else sqlite_engine(settings.data_dir / "ledger.sqlite")
+    )
+    return Checkpoints(
+        SqlCheckpointLog(access.engine, ledger_db, owns_ledger=not settings.is_distributed),
+        CheckpointKey(envelope),
+        clock,
+        every_records=settings.checkpoint_records,
+        every_ms=settings.checkpoint_seconds * 1000,
+    )
+
+
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
     if settings.start_sealed:
         log.warning("Starting SEALED: run `keyledger unseal --key-file FILE` to open the vault")
@@ -173,6 +211,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     )
     access = build_access_store(settings, projector, head)
     records = RecordWriter(access, clock)
+    checkpoints = build_checkpoints(settings, projector, access, envelope, clock)
     failures = AuthFailures(records, clock)
     accounts = OperatorAccounts(
         ledger=ledger,
@@ -220,6 +259,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         jobs=jobs,
         audit_search=build_audit_search(settings, projector),
         point_in_time=PointInTime(ledger, SqlSecretReads(access.engine)),
+        audit=audit_verifier(ledger, access, checkpoints),
+        checkpoints=checkpoints,
     )
 
 

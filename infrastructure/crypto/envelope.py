@@ -15,6 +15,8 @@ import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import IntegrityFailure, Sealed
@@ -109,6 +111,14 @@ class Envelope:
         with self._lock:
             self._ring = None
             self._masters = {}
+
+    def derive(self, info: bytes) -> list[bytes]:
+        """One 32-byte key per server key, first key first, for another purpose than
+        wrapping (HKDF-SHA256, `info` names the purpose); `Sealed` while sealed."""
+        return [
+            HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
+            for key in self._require_ring().keys
+        ]
 
     def _require_ring(self) -> KeyRing:
         ring = self._ring

@@ -9,8 +9,8 @@ commit. `verify_chain` re-walks both tables and names the first bad event.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
@@ -75,14 +75,18 @@ class ChainReport:
     head_hash: str | None
     first_bad_id: int | None = None
     reason: str = ""
+    seen: dict[int, str] = field(default_factory=dict)  # wanted id → its hash (hex)
 
 
-def verify_chain(source: ChainSource) -> ChainReport:
-    """Walk events and chain rows together in id order; stop at the first mismatch."""
+def verify_chain(source: ChainSource, wanted: Collection[int] = frozenset()) -> ChainReport:
+    """Walk events and chain rows together in id order; stop at the first mismatch.
+
+    The hashes at the `wanted` ids (signed checkpoints' positions) are reported."""
     events = source.iter_events()
     chain = source.iter_chain()
     expected_prev = GENESIS
     checked = 0
+    seen: dict[int, str] = {}
     head: ChainRow | None = None
     event = next(events, None)
     link = next(chain, None)
@@ -108,6 +112,8 @@ def verify_chain(source: ChainSource) -> ChainReport:
             return _bad(checked, head, event.notification_id, "event content changed (edited)")
         expected_prev = link.hash
         head = link
+        if link.notification_id in wanted:
+            seen[link.notification_id] = link.hash.hex()
         checked += 1
         event = next(events, None)
         link = next(chain, None)
@@ -116,6 +122,7 @@ def verify_chain(source: ChainSource) -> ChainReport:
         checked=checked,
         head_id=head.notification_id if head else None,
         head_hash=head.hash.hex() if head else None,
+        seen=seen,
     )
 
 

@@ -95,7 +95,7 @@ def register(audit: typer.Typer) -> None:
         from domain.siem.formats import FORMATS, formatter
         from infrastructure.siem.sinks import open_sink, parse_sink
         from interfaces.bootstrap import build_audit_export
-        from interfaces.cli.local import _settings
+        from interfaces.cli.local import local_settings
 
         if fmt not in FORMATS:
             fail(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
@@ -110,7 +110,7 @@ def register(audit: typer.Typer) -> None:
             fail(str(exc))
         host = hostname or socket.gethostname()
         token = _token(to)
-        source, cursors = build_audit_export(_settings(data_dir, database_url))
+        source, cursors = build_audit_export(local_settings(data_dir, database_url))
         try:
             saved = cursors.load(sink)
             if resume and saved is None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from rich.markup import escape
 
-from interfaces.cli.output import EXIT_AUTH, fail, one_line, usage
+from interfaces.cli.output import EXIT_AUTH, EXIT_ERROR, fail, one_line, usage
 
 DEFAULT_SERVER = "http://localhost:8420"
 TIMEOUT = 30.0
@@ -92,11 +92,11 @@ def session_token(session: dict[str, Any] | None, server: str) -> str:
     return str(session["token"])
 
 
-def refused(status: int, data: Any) -> NoReturn:
+def refused(status: int, data: Any, code: int = EXIT_ERROR) -> NoReturn:
     """An error answer ends the command: the server's `{"error"}` reason, one line."""
     message = data.get("error") if isinstance(data, dict) else None
     text = one_line(str(message)) if message else "request failed"
-    fail(f"{escape(text)} (HTTP {status})")
+    fail(f"{escape(text)} (HTTP {status})", code)
 
 
 class Reply(dict[str, Any]):
@@ -109,8 +109,14 @@ class Reply(dict[str, Any]):
 class Api:
     """Calls the admin API; any non-2xx or unexpected answer ends the command in one line."""
 
-    def __init__(self, server: str | None, *, authenticated: bool = True) -> None:
+    def __init__(
+        self, server: str | None, *, authenticated: bool = True, failure_code: int = EXIT_ERROR
+    ) -> None:
+        """`failure_code`: the exit code when the server cannot be reached or refuses;
+        `audit verify` keeps 1 for "tampered" and so asks for another one."""
         session = load_session()
+        self.failure_code = failure_code
+        self.timeout: float | None = TIMEOUT
         self.server = (server or (session or {}).get("server") or DEFAULT_SERVER).rstrip("/")
         server_origin(self.server)
         self.headers: dict[str, str] = {}
@@ -125,11 +131,14 @@ class Api:
                 json=body,
                 params={k: v for k, v in params.items() if v is not None} or None,
                 headers=self.headers,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             where = escape(self.server)
-            fail(f"Cannot reach the keyledger server at {where}: {type(exc).__name__}")
+            fail(
+                f"Cannot reach the keyledger server at {where}: {type(exc).__name__}",
+                self.failure_code,
+            )
 
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         response = self._send(method, path, body, params)
@@ -138,12 +147,13 @@ class Api:
         except ValueError:
             data = None
         if response.status_code >= 400:
-            refused(response.status_code, data)
+            refused(response.status_code, data, self.failure_code)
         if not isinstance(data, dict):
             kind = one_line(response.headers.get("content-type", "no content type"), 60)
             fail(
                 f"{escape(self.server)} sent an answer that is not keyledger's "
-                f"(HTTP {response.status_code}, {escape(kind)})"
+                f"(HTTP {response.status_code}, {escape(kind)})",
+                self.failure_code,
             )
         return data
 
@@ -155,7 +165,7 @@ class Api:
                 data = response.json()
             except ValueError:
                 data = None
-            refused(response.status_code, data)
+            refused(response.status_code, data, self.failure_code)
         return response
 
     def get(self, path: str, **params: Any) -> Any:

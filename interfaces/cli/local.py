@@ -1,4 +1,4 @@
-"""Commands that open the store directly: server, audit verify, projections rebuild.
+"""Commands that open the store directly: server, worker, projections rebuild.
 
 The store and server modules are imported inside the commands: every other CLI
 command starts without paying for SQLAlchemy, eventsourcing and Litestar.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -22,13 +22,13 @@ from rich.progress import (
 
 from infrastructure.datadir import OpenDataDir, open_data_dir, restrict_new_files
 from infrastructure.settings import Settings
-from interfaces.cli.options import DatabaseUrl, DataDir, Json
-from interfaces.cli.output import EXIT_ERROR, emit_json, fail, say, usage
+from interfaces.cli.options import DatabaseUrl, DataDir
+from interfaces.cli.output import fail, say, usage
 
 projections = typer.Typer(help="Maintain the read models.", no_args_is_help=True)
 
 
-def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+def local_settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
     """Every local command writes into the data dir: new files are owner-only from here
     on, and a data dir others can enter is refused before anything is written."""
     restrict_new_files()
@@ -40,25 +40,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> 
     return settings
 
 
-def _ledger_line(report: Any) -> str:
-    if report.ok:
-        return f"ledger: chain intact, {report.checked} events, head #{report.head_id}"
-    return (
-        f"[red]ledger: CHAIN BROKEN[/red] at event #{report.first_bad_id}: "
-        f"{report.reason} ({report.checked} events verified before it)"
-    )
-
-
-def _access_line(report: Any) -> str:
-    if report.ok:
-        return f"access: chains intact, {report.checked} records in {report.lanes} lane(s)"
-    return (
-        f"[red]access: CHAIN BROKEN[/red] at record {report.first_bad}: "
-        f"{report.reason} ({report.checked} records verified before it)"
-    )
-
-
-def register(app: typer.Typer, audit: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     @app.command()
     def server(
         data_dir: DataDir = None,
@@ -98,7 +80,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             level_name(log_level)
         except ValueError as exc:
             usage(str(exc))
-        settings = _settings(
+        settings = local_settings(
             data_dir,
             database_url,
             host=host,
@@ -148,7 +130,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
 
         if not broker_url:
             usage("The worker needs --broker-url (embedded mode runs jobs inside the server)")
-        settings = _settings(data_dir, database_url, broker_url=broker_url)
+        settings = local_settings(data_dir, database_url, broker_url=broker_url)
         services = build(settings)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -160,48 +142,12 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             pass
         services.close()
 
-    @audit.command("verify")
-    def verify(
-        data_dir: DataDir = None, database_url: DatabaseUrl = None, json_out: Json = False
-    ) -> None:
-        """Re-walk the hash chains (vault changes; every lane of the access log); exit 1
-        naming the first bad event or record."""
-        from application.accessverify import verify_access_log
-        from infrastructure.eventstore.chain import ChainSource, verify_chain
-        from interfaces.bootstrap import build_access_store, build_store
-
-        settings = _settings(data_dir, database_url)
-        ledger, _envelope, projector, _clock = build_store(settings)
-        access = build_access_store(settings, projector)
-        try:
-            ledger_report = verify_chain(cast(ChainSource, ledger.recorder))
-            access_report = verify_access_log(access)
-        finally:
-            access.close()
-            ledger.close()
-            projector.engine.dispose()
-        ok = ledger_report.ok and access_report.ok
-        if json_out:
-            emit_json(
-                {
-                    "ok": ok,
-                    "checked": ledger_report.checked + access_report.checked,
-                    "ledger": ledger_report.__dict__,
-                    "access": access_report.__dict__,
-                }
-            )
-        else:
-            say(_ledger_line(ledger_report))
-            say(_access_line(access_report))
-        if not ok:
-            raise typer.Exit(EXIT_ERROR)
-
     @projections.command("rebuild")
     def rebuild(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
         """Drop the read models and replay them from the event store."""
         from interfaces.bootstrap import build_store
 
-        settings = _settings(data_dir, database_url)
+        settings = local_settings(data_dir, database_url)
         ledger, _envelope, projector, _clock = build_store(settings)
         count = 0
         try:

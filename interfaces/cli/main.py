@@ -20,6 +20,9 @@ from interfaces.cli import (
     rotation,
     secrets,
 )
+from interfaces.cli import (
+    audit as audit_cli,
+)
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
 from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
@@ -38,7 +41,8 @@ app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
 operator.register(app)
-local.register(app, audit)
+local.register(app)
+audit_cli.register(audit)
 auditquery.register(audit)
 auditexport.register(audit)
 machines.register(app)

@@ -21,6 +21,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3  # not logged in to the server the command names
+# `audit verify`: 1 means "tampered"; not being able to check at all (no server, no
+# answer, a refusal) is not a verification result and exits with 2 (usage) or 3.
+EXIT_UNCHECKED = EXIT_USAGE
 
 stdout = Console()
 stderr = Console(stderr=True)

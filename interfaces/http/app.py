@@ -26,6 +26,7 @@ from interfaces.bootstrap import Services, build
 from interfaces.http import errors
 from interfaces.http.agent import AgentController, close_head_signal
 from interfaces.http.audit import AuditController
+from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.hotpath import FastSecretRead
@@ -65,6 +66,8 @@ class BackgroundLoops:
     def run(self) -> None:
         sweep_every = self.services.settings.trash_sweep_seconds
         since_sweep = sweep_every  # sweep once at start
+        checkpoint_every = min(10, self.services.settings.checkpoint_seconds)
+        since_checkpoint = 0
         while not self.stop.wait(1.0):
             if os.getppid() != self.parent:
                 self.orphaned()
@@ -72,6 +75,10 @@ class BackgroundLoops:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
                 self.services.failures.flush()  # folded failure counts of closed intervals
+                since_checkpoint += 1
+                if since_checkpoint >= checkpoint_every and not self.services.envelope.is_sealed:
+                    since_checkpoint = 0
+                    self.services.checkpoints.tick()  # signs when N records / M minutes
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0
@@ -132,6 +139,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             SetupController,
             SessionController,
             AuditController,
+            AuditAdminController,
             VaultController,
             MachineAdminController,
             EnrollController,

@@ -152,7 +152,7 @@ def test_machine_lifecycle(live: LiveServer) -> None:
         "machine_revoke",
     ):
         assert expected in seen, expected
-    assert live.ok("audit", "verify", "--json").json()["ok"] is True
+    assert live.ok("audit", "verify", "--json").json()["intact"] is True
 
 
 def test_deny_disable_grants_and_errors(live: LiveServer) -> None:

@@ -127,4 +127,4 @@ def test_machine_walkthrough(live: LiveServer, tmp_path: Path) -> None:
         "auth_failure",
     ):
         assert expected in actions, expected
-    assert live.ok("audit", "verify", "--json").json()["ok"] is True
+    assert live.ok("audit", "verify", "--json").json()["intact"] is True

@@ -182,7 +182,7 @@ def test_every_answered_read_is_audited_and_never_answered_again_after_sigkill(
     with plain_client() as client:
         assert is_value(send(client, store.read(machine)))  # fresh requests are served
     verified = store.live.ok("audit", "verify", "--json").json()
-    assert verified["ok"] is True, verified
+    assert verified["intact"] is True, verified
 
 
 def test_replayed_copies_in_one_batch_get_one_answer_and_spare_the_rest(store: Store) -> None:
