@@ -34,6 +34,11 @@ class KeyService(Protocol):
         """Delete a secret's wrapped data keys; its ciphertext becomes unreadable."""
         ...
 
+    def shred_project_key(self, project_id: str) -> int:
+        """Destroy a project's wrapped master key (rows deleted and overwritten): every
+        data key it wrapped, and so every value sealed in the project, is unreadable."""
+        ...
+
     def forget_cached(self) -> None:
         """Drop cached wrapped-key blobs (the vault changed; a purge may have shredded)."""
         ...

@@ -65,6 +65,7 @@ projects = Table(
     Column("description", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("deleted_ms", BigInteger, nullable=True, index=True),
 )
 
 secrets_table = Table(
@@ -194,7 +195,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "6"  # 6: access records left rm_audit_log (ADR 0014)
+READ_MODEL_VERSION = "7"  # 7: rm_projects.deleted_ms (project trash)
 
 meta = Table(
     "kl_meta",

@@ -18,6 +18,7 @@ from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.ports import HeadWatch
+from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
@@ -71,6 +72,7 @@ class Services:
     sync: SyncPlane
     agents: AgentBinding
     jobs: RotationJobs
+    project_trash: ProjectTrash
 
     def close(self) -> None:
         self.jobs.close()
@@ -197,4 +199,5 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
+        project_trash=ProjectTrash(ledger),
     )
