@@ -171,7 +171,8 @@ def test_purge_destroys_the_key_and_nothing_can_open_the_secret(world: World) ->
     assert raw(settings, "SELECT key_ref FROM kl_keys WHERE owner_id = ?", pid) == []
     if not settings.database_url:  # not in a free page, not in the WAL
         for path in settings.data_dir.glob("state.sqlite*"):
-            assert bytes(wrapped) not in path.read_bytes(), path
+            still_there = bytes(wrapped) in path.read_bytes()  # never print key bytes
+            assert not still_there, f"the wrapped key is still in {path.name}"
     with pytest.raises(IntegrityFailure):
         open_stored(settings, pid, sid)
     states = raw(settings, "SELECT state FROM keyledger_events")
