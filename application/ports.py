@@ -34,9 +34,10 @@ class KeyService(Protocol):
         """Delete a secret's wrapped data keys; its ciphertext becomes unreadable."""
         ...
 
-    def shred_project_key(self, project_id: str) -> int:
-        """Destroy a project's wrapped master key (rows deleted and overwritten): every
-        data key it wrapped, and so every value sealed in the project, is unreadable."""
+    def shred_project_key(self, project_id: str, secret_ids: list[str]) -> int:
+        """Destroy a project's wrapped master key (rows overwritten and deleted): every
+        data key it wrapped, and so every value sealed in the project, is unreadable.
+        The data keys of `secret_ids` go too (useless now; not left lying about)."""
         ...
 
     def forget_cached(self) -> None:

@@ -9,15 +9,24 @@ under data keys that only the destroyed master key could unwrap.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from application.ledger import Ledger
 from domain.audit import AuditStamp
 from domain.errors import NotFound
 from domain.project import Project
 
 
+class ProjectSecrets(Protocol):
+    def project_secret_ids(self, project_id: str) -> list[str]:
+        """Every secret of the project, in the trash too (a read model: may lag)."""
+        ...
+
+
 class ProjectTrash:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, secrets: ProjectSecrets) -> None:
         self.ledger = ledger
+        self.secrets = secrets
 
     def delete(self, project_id: str, audit: AuditStamp) -> Project:
         """Into the trash: machines are answered as for a deleted secret from now on."""
@@ -35,11 +44,12 @@ class ProjectTrash:
     def purge(self, project_id: str, audit: AuditStamp) -> Project:
         """Destroy the project key as an event; only a project in the trash (else 409)."""
         project = self.ledger.project_any(project_id)
+        secret_ids = self.secrets.project_secret_ids(project.project_id)  # before it goes
         if project.purged:  # finish a purge cut short after its event, then say so
-            self.ledger.keys.shred_project_key(project.project_id)
+            self.ledger.keys.shred_project_key(project.project_id, secret_ids)
         project.purge(audit)
         self.ledger.save_or_conflict(project)
-        self.ledger.keys.shred_project_key(project.project_id)
+        self.ledger.keys.shred_project_key(project.project_id, secret_ids)
         return project
 
     def purge_expired(self, candidates: list[str], now_ms: int) -> list[str]:

@@ -1,6 +1,6 @@
 """The key table: wrapped project master keys and data keys, deletable by owner.
 
-`shred_owned` is for keys that must leave the file, not only the table: SQLite is
+`shred_project` is for keys that must leave the file, not only the table: SQLite is
 told to zero freed cells (`secure_delete`) and its WAL is checkpointed and truncated,
 so no older page image keeps the wrapped key. (PostgreSQL keeps a dead row until
 VACUUM, and its WAL and backups until they rotate; the row is gone from the table.)
@@ -8,7 +8,7 @@ VACUUM, and its WAL and backups until they rotate; the row is gone from the tabl
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from infrastructure.database import keys
@@ -36,8 +36,12 @@ class KeyStore:
         with self._engine.begin() as conn:
             return conn.execute(delete(keys).where(condition)).rowcount
 
-    def shred_owned(self, owner_id: str, kind: str) -> int:
-        condition = and_(keys.c.owner_id == owner_id, keys.c.kind == kind)
+    def shred_project(self, project_id: str, secret_ids: list[str]) -> int:
+        """The project's master key and its secrets' data keys, overwritten and deleted."""
+        condition = or_(
+            and_(keys.c.owner_id == project_id, keys.c.kind == "project"),
+            and_(keys.c.owner_id.in_(secret_ids), keys.c.kind == "dek"),
+        )
         sqlite = self._engine.dialect.name == "sqlite"
         with self._engine.begin() as conn:
             if sqlite:

@@ -199,5 +199,5 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         sync=SyncPlane(ledger, gate, heartbeats),
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
-        project_trash=ProjectTrash(ledger),
+        project_trash=ProjectTrash(ledger, read_models),
     )

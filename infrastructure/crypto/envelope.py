@@ -192,8 +192,8 @@ class Envelope:
         self.forget_cached()
         return shredded
 
-    def shred_project_key(self, project_id: str) -> int:
+    def shred_project_key(self, project_id: str, secret_ids: list[str]) -> int:
         self.forget_cached()
-        shredded = self._store.shred_owned(project_id, kind="project")
+        shredded = self._store.shred_project(project_id, secret_ids)
         self.forget_cached()
         return shredded

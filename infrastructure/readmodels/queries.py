@@ -125,6 +125,11 @@ class ReadModels:
         found = self._projects(projects.c.project_id == project_id)
         return found[0] if found else None
 
+    def project_secret_ids(self, project_id: str) -> list[str]:
+        query = select(secrets_table.c.secret_id).where(secrets_table.c.project_id == project_id)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
     def trashed_projects(self) -> list[dict[str, Any]]:
         return self._projects(projects.c.deleted_ms.is_not(None))
 

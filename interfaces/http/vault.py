@@ -101,6 +101,7 @@ class VaultController(Controller):
     ) -> dict[str, Any]:
         """Crypto-shred a project in the trash: its key is destroyed, as an event."""
         _check(ids.PROJECT, project_id, "Project")
+        services.projector.catch_up()  # its secrets' data keys are listed from it
         services.project_trash.purge(project_id, stamp)
         services.projector.catch_up()
         return {"id": project_id, "purged": True}

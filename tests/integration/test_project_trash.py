@@ -46,7 +46,8 @@ def test_the_sweep_purges_expired_projects_only(
     store: tuple[Ledger, Envelope, SqlProjector],
 ) -> None:
     ledger, envelope, projector = store
-    reads, trash = ReadModels(projector.engine), ProjectTrash(ledger)
+    reads = ReadModels(projector.engine)
+    trash = ProjectTrash(ledger, reads)
     project = ledger.create_project("old", "", OPERATOR)
     pid = project.project_id
     secret = ledger.create_secret(pid, "DB", OPERATOR, value=VALUE)
@@ -68,6 +69,7 @@ def test_the_sweep_purges_expired_projects_only(
 
     projector.catch_up()
     assert key_rows(projector, pid) == [] and key_rows(projector, kept.project_id) != []
+    assert key_rows(projector, secret.secret_id) == []  # its data keys went too
     assert reads.project(pid) is None and reads.secret(secret.secret_id) is None
     with pytest.raises(NotFound):
         ledger.secret(secret.secret_id)
@@ -86,16 +88,17 @@ def test_a_purge_cut_short_before_shredding_is_finished_by_a_retry(
     project = ledger.create_project("crashy", "", OPERATOR)
     pid = project.project_id
     secret = ledger.create_secret(pid, "DB", OPERATOR, value=VALUE)
-    trash = ProjectTrash(ledger)
+    trash = ProjectTrash(ledger, ReadModels(projector.engine))
     trash.delete(pid, OPERATOR)
+    projector.catch_up()
     loaded = ledger.project(pid, in_trash=True)
     loaded.purge(OPERATOR)
     ledger.save(loaded)  # the event is written; the process dies before shredding
-    assert key_rows(projector, pid) != []
+    assert key_rows(projector, pid) != [] and key_rows(projector, secret.secret_id) != []
 
     with pytest.raises(NotFound, match="was purged"):
         trash.purge(pid, OPERATOR)
-    assert key_rows(projector, pid) == []
+    assert key_rows(projector, pid) == [] and key_rows(projector, secret.secret_id) == []
     envelope.forget_cached()
     stored = ledger.repository.get(secret.id)
     with pytest.raises(IntegrityFailure):
