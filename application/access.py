@@ -215,8 +215,7 @@ class MachineGate:
 
         Every refusal writes the request's keyed record, so its nonce is used up."""
         try:
-            secret = self.cache.secret(secret_id)
-            project = self.cache.project(secret.project_id)
+            secret, project = self.cache.secret_and_project(secret_id)
         except NotFound as missing:
             self._settle(caller.assumed, caller.head)
             written = self.records.write(

@@ -63,17 +63,30 @@ class Ledger(Application[UUID]):
             return None
         return vault
 
-    def project(self, project_id: str) -> Project:
+    def project_any(self, project_id: str) -> Project:
+        """The project whatever its state, in the trash or purged (for its trash life)."""
         what = f"Project {project_id[:40]}"
         project = self._get(ids.aggregate_id(ids.require(ids.PROJECT, project_id)), what)
         if not isinstance(project, Project):
             raise NotFound(f"{what} not found")
         return project
 
+    def project(self, project_id: str, *, in_trash: bool = False) -> Project:
+        """A live project (409 while in the trash unless `in_trash`); purged: 404."""
+        project = self.project_any(project_id)
+        project.require_present()
+        if not in_trash:
+            project.require_live()
+        return project
+
     def secret(self, secret_id: str) -> Secret:
+        """A secret not purged, in a project not purged (its key is gone: 404)."""
         what = f"Secret {secret_id[:40]}"
         secret = self._get(ids.aggregate_id(ids.require(ids.SECRET, secret_id)), what)
         if not isinstance(secret, Secret) or secret.purged:
+            raise NotFound(f"{what} not found")
+        project = self._get(ids.aggregate_id(secret.project_id), what)
+        if not isinstance(project, Project) or project.purged:
             raise NotFound(f"{what} not found")
         return secret
 

@@ -2,7 +2,8 @@
 
 Decisions read aggregates, never a read model; one cheap probe per request
 (`HeadWatch`) tells whether anything in the vault changed, and if so the cache is
-dropped, so a revoke bites on the very next request.
+dropped, so a revoke bites on the very next request. A project in the trash or
+purged is not found here: machines see it as deleted.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ class LedgerCache:
             project = self.get(ids.aggregate_id(ids.require(ids.PROJECT, project_id)))
         except AggregateNotFoundError:
             project = None
-        if not isinstance(project, Project):
+        if not isinstance(project, Project) or project.in_trash or project.purged:
             raise NotFound(f"Project {project_id[:40]} not found")
         return project
+
+    def secret_and_project(self, secret_id: str) -> tuple[Secret, Project]:
+        """A secret and its live project. A secret whose project is in the trash or
+        purged is answered exactly like a deleted secret: not found."""
+        secret = self.secret(secret_id)
+        try:
+            return secret, self.project(secret.project_id)
+        except NotFound:
+            raise NotFound(f"Secret {secret_id[:40]} not found") from None

@@ -231,12 +231,18 @@ class MachineRegistry:
         """The revoked machine plus every secret, project and agency it must leave."""
         changed: list[Changed] = []
         for secret_id in self.graph.machine_grants(machine.machine_id):
-            secret = self.ledger.secret(secret_id)
+            try:
+                secret = self.ledger.secret(secret_id)
+            except NotFound:  # purged, or its project was (a read model may lag)
+                continue
             if machine.machine_id in secret.grants:
                 secret.revoke_grant(machine.machine_id, stamp.with_detail("machine revoked"))
                 changed.append(secret)
         for project_id in self.graph.machine_projects(machine.machine_id):
-            project = self.ledger.project(project_id)
+            try:
+                project = self.ledger.project(project_id, in_trash=True)
+            except NotFound:
+                continue
             if machine.machine_id in project.machines:
                 project.remove_machine(machine.machine_id, stamp.with_detail("machine revoked"))
                 changed.append(project)
@@ -275,7 +281,7 @@ class MachineRegistry:
     def remove_from_project(self, machine_id: str, project_id: str, audit: AuditStamp) -> int:
         """Detach a machine; its grants on that project's secrets go with it."""
         machine = self.machine(machine_id)
-        project = self.ledger.project(project_id)
+        project = self.ledger.project(project_id, in_trash=True)  # less access: always fine
         stamp = self._about(machine, audit)
         project.remove_machine(machine.machine_id, stamp)
         dropped: list[Secret] = []

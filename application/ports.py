@@ -34,6 +34,12 @@ class KeyService(Protocol):
         """Delete a secret's wrapped data keys; its ciphertext becomes unreadable."""
         ...
 
+    def shred_project_key(self, project_id: str, secret_ids: list[str]) -> int:
+        """Destroy a project's wrapped master key (rows overwritten and deleted): every
+        data key it wrapped, and so every value sealed in the project, is unreadable.
+        The data keys of `secret_ids` go too (useless now; not left lying about)."""
+        ...
+
     def forget_cached(self) -> None:
         """Drop cached wrapped-key blobs (the vault changed; a purge may have shredded)."""
         ...

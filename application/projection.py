@@ -44,6 +44,10 @@ class LedgerView(Protocol):
 
     def remove_secret(self, aggregate_id: UUID) -> None: ...
 
+    def remove_project(self, aggregate_id: UUID) -> None:
+        """A purged project leaves with its secrets, their versions, grants and members."""
+        ...
+
     def add_version(
         self, aggregate_id: UUID, number: int, created_ms: int, rolled_back_from: int | None
     ) -> None: ...
@@ -93,6 +97,7 @@ def _project_created(e: Any, view: LedgerView) -> None:
             "description": e.description,
             "created_ms": _ms(e),
             "updated_ms": _ms(e),
+            "deleted_ms": None,
         },
     )
 
@@ -251,6 +256,13 @@ HANDLERS: dict[str, Handler] = {
     "keyledger.secret.GrantRevoked": _grant(False),
     "keyledger.project.Created": _project_created,
     "keyledger.project.Updated": _project_updated,
+    "keyledger.project.Deleted": lambda e, view: view.change_project(
+        e.originator_id, {"deleted_ms": e.at_ms, "updated_ms": _ms(e)}
+    ),
+    "keyledger.project.Restored": lambda e, view: view.change_project(
+        e.originator_id, {"deleted_ms": None, "updated_ms": _ms(e)}
+    ),
+    "keyledger.project.Purged": lambda e, view: view.remove_project(e.originator_id),
     "keyledger.secret.Created": _secret_created,
     "keyledger.secret.Replaced": _secret_versioned,
     "keyledger.secret.RolledBack": _secret_versioned,

@@ -133,8 +133,7 @@ class MachineReads:
             stamp = caller.stamp("server is sealed (GET /v1/secret)")
             return Decision(records.entry("secret_read_denied", stamp, key=key), Sealed())
         try:
-            secret = self.cache.secret(secret_id)
-            project = self.cache.project(secret.project_id)
+            secret, project = self.cache.secret_and_project(secret_id)
         except NotFound as missing:
             stamp = caller.stamp(f"no such secret {secret_id[:40]!r}")
             return Decision(records.entry("secret_read_denied", stamp, key=key), missing)
@@ -202,8 +201,7 @@ class MachineReads:
         baseline: list[tuple[str, str, int]] = []
         for secret_id in dict.fromkeys(watch):
             try:
-                secret = self.cache.secret(secret_id)
-                project = self.cache.project(secret.project_id)
+                secret, project = self.cache.secret_and_project(secret_id)
             except NotFound:
                 changes[secret_id] = {"status": "deleted"}
                 continue

@@ -183,7 +183,7 @@ class Rotations:
             secret = self.ledger.secret(secret_id)
         except NotFound:
             return "gone"
-        if secret.in_trash:
+        if secret.in_trash or self.ledger.project(secret.project_id, in_trash=True).in_trash:
             return "in trash"
         stamp = AuditStamp.system("scheduled rotation")
         if schedule.managed is not None:

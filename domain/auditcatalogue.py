@@ -62,6 +62,9 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("project_update", LOW, "Projects", _U),
     ("project_machine_add", MED, "Projects", _U),
     ("project_machine_remove", MED, "Projects", _U),
+    ("project_delete", HIGH, "Projects", _U),
+    ("project_restore", HIGH, "Projects", _U),
+    ("project_purge", HIGH, "Projects", _US),  # the sweep purges after 30 days
     # Secrets
     ("secret_create", INFO, "Secrets", _U),
     ("secret_update", MED, "Secrets", _U),

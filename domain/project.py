@@ -1,4 +1,9 @@
-"""A project groups secrets; each has its own master key (referenced, never carried)."""
+"""A project groups secrets; each has its own master key (referenced, never carried).
+
+A deleted project waits in the trash for 30 days (restorable, unreadable by
+machines); purging it destroys its master key, which the `Purged` event records, so
+its secrets' ciphertext in the ledger can never be opened again.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.audit import AuditStamp
-from domain.errors import Conflict, InvalidInput
+from domain.errors import Conflict, InvalidInput, NotFound
 
 MAX_NAME = 100
+TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000
 MAX_DESCRIPTION = 1000
 
 
@@ -56,8 +62,26 @@ class Project(Aggregate):
         self.key_ref = key_ref
         self.machines: set[str] = set()
         self.frozen = False
+        self.deleted_at_ms: int | None = None
+        self.purged = False
+
+    @property
+    def in_trash(self) -> bool:
+        return self.deleted_at_ms is not None
+
+    def require_present(self) -> None:
+        """A purged project is gone for good: every use of it is a 404."""
+        if self.purged:
+            raise NotFound(f"Project {self.project_id} was purged: its key is destroyed")
+
+    def require_live(self) -> None:
+        """Not purged and not in the trash (a trashed project's key must not seal)."""
+        self.require_present()
+        if self.in_trash:
+            raise Conflict(f"Project {self.project_id} is in the trash; restore it first")
 
     def update(self, name: str | None, description: str | None, audit: AuditStamp) -> None:
+        self.require_live()
         new_name = validate_project_name(name) if name is not None else self.name
         new_description = (
             validate_description(description) if description is not None else self.description
@@ -72,6 +96,7 @@ class Project(Aggregate):
     # -- machine membership ----------------------------------------------------
 
     def add_machine(self, machine_id: str, audit: AuditStamp) -> None:
+        self.require_live()
         if machine_id in self.machines:
             raise Conflict(f"Machine {machine_id} is already in project {self.project_id}")
         self._machine_added(machine_id, audit)
@@ -88,3 +113,50 @@ class Project(Aggregate):
     @event("MachineRemoved", topic="keyledger.project.MachineRemoved")
     def _machine_removed(self, machine_id: str, audit: AuditStamp) -> None:
         self.machines = self.machines - {machine_id}
+
+    # -- trash and crypto-shredding ----------------------------------------------
+
+    def delete(self, at_ms: int, audit: AuditStamp) -> None:
+        self.require_present()
+        if self.in_trash:
+            raise Conflict(f"Project {self.project_id} is already in the trash")
+        self._deleted(at_ms, audit)
+
+    @event("Deleted", topic="keyledger.project.Deleted")
+    def _deleted(self, at_ms: int, audit: AuditStamp) -> None:
+        self.deleted_at_ms = at_ms
+
+    def restore(self, now_ms: int, audit: AuditStamp) -> None:
+        if self.purged:
+            raise NotFound(
+                f"Project {self.project_id} was purged: its key is destroyed, "
+                "so it cannot be restored"
+            )
+        if self.deleted_at_ms is None:
+            raise Conflict(f"Project {self.project_id} is not in the trash")
+        if self.trash_expired(now_ms):
+            raise NotFound(f"Project {self.project_id} has left the trash")
+        self._restored(audit)
+
+    @event("Restored", topic="keyledger.project.Restored")
+    def _restored(self, audit: AuditStamp) -> None:
+        self.deleted_at_ms = None
+
+    def purge(self, audit: AuditStamp) -> None:
+        """Destroy the project key (the event says which); delete first, then purge."""
+        self.require_present()
+        if self.deleted_at_ms is None:
+            raise Conflict(f"Project {self.project_id} must be deleted before it is purged")
+        self._purged(self.key_ref, audit)
+
+    @event("Purged", topic="keyledger.project.Purged")
+    def _purged(self, shredded_key_ref: str, audit: AuditStamp) -> None:
+        self.purged = True
+        self.machines = set()
+
+    def trash_expired(self, now_ms: int) -> bool:
+        return (
+            not self.purged
+            and self.deleted_at_ms is not None
+            and now_ms - self.deleted_at_ms > TRASH_RETENTION_MS
+        )

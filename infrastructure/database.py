@@ -66,6 +66,7 @@ projects = Table(
     Column("description", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("deleted_ms", BigInteger, nullable=True, index=True),
 )
 
 secrets_table = Table(
@@ -200,7 +201,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "7"  # 7: rm_audit_log indexed for the audit query
+READ_MODEL_VERSION = "8"  # 7: rm_audit_log indexed for the audit query; 8: rm_projects.deleted_ms
 
 meta = Table(
     "kl_meta",

@@ -6,7 +6,7 @@ from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.engine import Engine
 
 from domain.rotation import ERROR, HEALTHY
-from infrastructure.database import heartbeats, rotations
+from infrastructure.database import heartbeats, projects, rotations
 
 
 class SqlHeartbeatStore:
@@ -47,6 +47,9 @@ class SqlRotationDirectory:
             rotations.c.failed == 0,
             rotations.c.pending_rotation_id.is_(None),
             rotations.c.next_due_ms <= now_ms,
+            rotations.c.project_id.not_in(  # a project in the trash rotates nothing
+                select(projects.c.project_id).where(projects.c.deleted_ms.is_not(None))
+            ),
         )
         with self.engine.connect() as conn:
             return [(str(r[0]), int(r[1])) for r in conn.execute(query.limit(500))]

@@ -22,6 +22,7 @@ from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.pointintime import PointInTime
 from application.ports import HeadWatch
+from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
@@ -88,6 +89,7 @@ class Services:
     point_in_time: PointInTime
     audit: AuditVerifier
     checkpoints: Checkpoints
+    project_trash: ProjectTrash
 
     def close(self) -> None:
         self.jobs.close()
@@ -261,6 +263,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         point_in_time=PointInTime(ledger, SqlSecretReads(access.engine)),
         audit=audit_verifier(ledger, access, checkpoints),
         checkpoints=checkpoints,
+        project_trash=ProjectTrash(ledger, read_models),
     )
 
 

@@ -201,3 +201,9 @@ class Envelope:
         shredded = self._store.delete_owned(secret_id, kind="dek", keep=keep_dek_ref)
         self.forget_cached()
         return shredded
+
+    def shred_project_key(self, project_id: str, secret_ids: list[str]) -> int:
+        self.forget_cached()
+        shredded = self._store.shred_project(project_id, secret_ids)
+        self.forget_cached()
+        return shredded

@@ -85,6 +85,18 @@ class SqlLedgerView:
             delete(secrets_table).where(secrets_table.c.aggregate_id == str(aggregate_id))
         )
 
+    def remove_project(self, aggregate_id: UUID) -> None:
+        project_id = self.project_ref(aggregate_id)
+        if project_id is None:
+            return
+        owned = select(secrets_table.c.secret_id).where(secrets_table.c.project_id == project_id)
+        self.conn.execute(delete(secret_versions).where(secret_versions.c.secret_id.in_(owned)))
+        self.conn.execute(delete(grants).where(grants.c.secret_id.in_(owned)))
+        self.conn.execute(delete(secrets_table).where(secrets_table.c.project_id == project_id))
+        self.conn.execute(delete(memberships).where(memberships.c.project_id == project_id))
+        self.conn.execute(delete(rotations).where(rotations.c.project_id == project_id))
+        self.conn.execute(delete(projects).where(projects.c.project_id == project_id))
+
     def add_version(
         self, aggregate_id: UUID, number: int, created_ms: int, rolled_back_from: int | None
     ) -> None:

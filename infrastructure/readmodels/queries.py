@@ -40,6 +40,21 @@ def _secret(row: RowMapping) -> dict[str, Any]:
     return out
 
 
+def _project(row: RowMapping) -> dict[str, Any]:
+    out = {
+        "id": row["project_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "secretCount": row["secret_count"],
+        "createdAt": row["created_ms"],
+        "updatedAt": row["updated_ms"],
+    }
+    if row["deleted_ms"] is not None:
+        out["deletedAt"] = row["deleted_ms"]
+        out["purgeAt"] = row["deleted_ms"] + TRASH_RETENTION_MS
+    return out
+
+
 def _audit(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["notification_id"],
@@ -86,7 +101,7 @@ class ReadModels:
         with self.engine.connect() as conn:
             return list(conn.execute(query).mappings())
 
-    def projects(self) -> list[dict[str, Any]]:
+    def _projects(self, condition: Any) -> list[dict[str, Any]]:
         counts = (
             select(secrets_table.c.project_id, func.count().label("n"))
             .where(secrets_table.c.deleted_ms.is_(None))
@@ -96,19 +111,34 @@ class ReadModels:
         query = (
             select(projects, func.coalesce(counts.c.n, 0).label("secret_count"))
             .outerjoin(counts, counts.c.project_id == projects.c.project_id)
+            .where(condition)
             .order_by(projects.c.created_ms, projects.c.project_id)
         )
-        return [
-            {
-                "id": r["project_id"],
-                "name": r["name"],
-                "description": r["description"],
-                "secretCount": r["secret_count"],
-                "createdAt": r["created_ms"],
-                "updatedAt": r["updated_ms"],
-            }
-            for r in self._all(query)
-        ]
+        return [_project(r) for r in self._all(query)]
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Projects not in the trash."""
+        return self._projects(projects.c.deleted_ms.is_(None))
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        """One project, in the trash too (then with `deletedAt` and `purgeAt`)."""
+        found = self._projects(projects.c.project_id == project_id)
+        return found[0] if found else None
+
+    def project_secret_ids(self, project_id: str) -> list[str]:
+        query = select(secrets_table.c.secret_id).where(secrets_table.c.project_id == project_id)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def trashed_projects(self) -> list[dict[str, Any]]:
+        return self._projects(projects.c.deleted_ms.is_not(None))
+
+    def expired_project_trash(self, now_ms: int) -> list[str]:
+        query = select(projects.c.project_id).where(
+            projects.c.deleted_ms < now_ms - TRASH_RETENTION_MS
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
 
     def secrets(self, project_id: str) -> list[dict[str, Any]]:
         query = (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -11,7 +12,8 @@ from interfaces.cli.options import Json, Server
 from interfaces.cli.output import emit_json, say, table, when
 
 app = typer.Typer(
-    help="Create and list projects (each has its own master key).", no_args_is_help=True
+    help="Create, list, delete, restore and purge projects (each has its own master key).",
+    no_args_is_help=True,
 )
 
 
@@ -60,3 +62,57 @@ def update(
         emit_json(result)
     else:
         say(f"Updated project {result['id']}.")
+
+
+ProjectId = Annotated[str, typer.Argument(help="proj_…")]
+
+
+def _trash_life(verb: str, done: Callable[[str, dict[str, Any]], str]) -> Any:
+    def command(project_id: ProjectId, server: Server = None, json_out: Json = False) -> None:
+        result = Api(server).post(f"/v1/admin/projects/{project_id}/{verb}")
+        if json_out:
+            emit_json(result)
+        else:
+            say(done(project_id, result))
+
+    return command
+
+
+app.command(
+    "delete",
+    help="Move a project to the trash for 30 days: its secrets stay stored but no machine "
+    "can read them (answered as deleted). Restorable until purged; the trash sweep purges "
+    "it after 30 days.",
+)(
+    _trash_life(
+        "delete",
+        lambda pid, r: (
+            f"{pid} moved to the trash; purged automatically after {when(r['purgeAt'])}."
+        ),
+    )
+)
+app.command(
+    "restore", help="Bring a project back from the trash, secrets, members and grants intact."
+)(_trash_life("restore", lambda pid, _r: f"{pid} restored."))
+app.command(
+    "purge",
+    help="Crypto-shred a project in the trash now: its key is destroyed (recorded as an "
+    "event), so its secrets can never be decrypted again. Delete it first. Irreversible.",
+)(_trash_life("purge", lambda pid, _r: f"{pid} purged: its key is destroyed."))
+
+
+@app.command("trash")
+def trash(server: Server = None, json_out: Json = False) -> None:
+    """List projects in the trash and when each is purged."""
+    projects = Api(server).get("/v1/admin/trash")["projects"]
+    if json_out:
+        emit_json(projects)
+        return
+    table(
+        "Projects in the trash",
+        ["id", "name", "secrets", "deleted", "purged at"],
+        [
+            (p["id"], p["name"], p["secretCount"], when(p["deletedAt"]), when(p["purgeAt"]))
+            for p in projects
+        ],
+    )

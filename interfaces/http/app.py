@@ -86,6 +86,9 @@ class BackgroundLoops:
                     expired = self.services.read_models.expired_trash(now)
                     if expired:
                         self.services.ledger.purge_expired_trash(expired, now)
+                    projects = self.services.read_models.expired_project_trash(now)
+                    if projects:
+                        self.services.project_trash.purge_expired(projects, now)
             except Exception as exc:  # keep looping; the next tick retries
                 log.warning("background loop: %s", type(exc).__name__)
 

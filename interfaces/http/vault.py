@@ -30,10 +30,10 @@ def _check(prefix: str, value: str, what: str) -> str:
 
 def _project(services: Services, project_id: str) -> dict[str, Any]:
     services.projector.catch_up()
-    for project in services.read_models.projects():
-        if project["id"] == project_id:
-            return project
-    raise NotFound(f"Project {project_id} not found")
+    found = services.read_models.project(project_id)
+    if found is None:
+        raise NotFound(f"Project {project_id} not found")
+    return found
 
 
 def _secret(services: Services, secret_id: str) -> dict[str, Any]:
@@ -77,6 +77,34 @@ class VaultController(Controller):
         _check(ids.PROJECT, project_id, "Project")
         services.ledger.update_project(project_id, data.name, data.description, stamp)
         return _project(services, project_id)
+
+    @post("/projects/{project_id:str}/delete", sync_to_thread=True, status_code=200)
+    def delete_project(
+        self, project_id: str, services: Services, stamp: AuditStamp
+    ) -> dict[str, Any]:
+        """To the trash for 30 days: machines are answered as for a deleted secret."""
+        _check(ids.PROJECT, project_id, "Project")
+        services.project_trash.delete(project_id, stamp)
+        return _project(services, project_id)
+
+    @post("/projects/{project_id:str}/restore", sync_to_thread=True, status_code=200)
+    def restore_project(
+        self, project_id: str, services: Services, stamp: AuditStamp
+    ) -> dict[str, Any]:
+        _check(ids.PROJECT, project_id, "Project")
+        services.project_trash.restore(project_id, stamp)
+        return _project(services, project_id)
+
+    @post("/projects/{project_id:str}/purge", sync_to_thread=True, status_code=200)
+    def purge_project(
+        self, project_id: str, services: Services, stamp: AuditStamp
+    ) -> dict[str, Any]:
+        """Crypto-shred a project in the trash: its key is destroyed, as an event."""
+        _check(ids.PROJECT, project_id, "Project")
+        services.projector.catch_up()  # its secrets' data keys are listed from it
+        services.project_trash.purge(project_id, stamp)
+        services.projector.catch_up()
+        return {"id": project_id, "purged": True}
 
     @get("/projects/{project_id:str}/secrets", sync_to_thread=True)
     def list_secrets(
@@ -166,4 +194,7 @@ class VaultController(Controller):
     @get("/trash", sync_to_thread=True)
     def trash(self, services: Services, stamp: AuditStamp) -> dict[str, Any]:
         services.projector.catch_up()
-        return {"secrets": services.read_models.trash()}
+        return {
+            "secrets": services.read_models.trash(),
+            "projects": services.read_models.trashed_projects(),
+        }
