@@ -189,7 +189,7 @@ def test_purge_destroys_the_key_and_nothing_can_open_the_secret(world: World) ->
 
     verify = world.cli("audit", "verify", "--json")
     assert verify.exit_code == 0, verify.output
-    assert json.loads(verify.output)["ok"] is True
+    assert json.loads(verify.output)["intact"] is True
     assert ("project_purge", "high", pid) in world.actions()
 
 
