@@ -40,6 +40,7 @@ from domain.auditcatalogue import Severity
 from domain.auditquery import AuditQuery
 from infrastructure.accessstore.tables import access_records
 from infrastructure.database import audit_log
+from infrastructure.readmodels.queries import audit_fields
 
 # Higher = more severe, so "severity desc" lists critical first.
 SEVERITY_WEIGHT = {s.value: len(Severity) - rank for rank, s in enumerate(Severity)}
@@ -250,18 +251,4 @@ class AuditSearch:
 def entry(row: RowMapping) -> dict[str, Any]:
     """The same shape as GET /v1/admin/audit's entries."""
     access = row["log"] == "access"
-    return {
-        "id": f"{row['lane']}:{row['seq']}" if access else row["seq"],
-        "log": row["log"],
-        "action": row["action"],
-        "severity": row["severity"],
-        "actorKind": row["actor_kind"],
-        "userId": row["user_id"],
-        "machineId": row["machine_id"],
-        "aiAgentId": row["ai_agent_id"],
-        "secretId": row["secret_id"],
-        "projectId": row["project_id"],
-        "sourceIp": row["source_ip"],
-        "detail": row["detail"],
-        "timestamp": row["timestamp_ms"],
-    }
+    return {"id": f"{row['lane']}:{row['seq']}" if access else row["seq"], **audit_fields(row)}

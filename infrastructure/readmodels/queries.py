@@ -56,8 +56,12 @@ def _project(row: RowMapping) -> dict[str, Any]:
 
 
 def _audit(row: RowMapping) -> dict[str, Any]:
+    return {"id": row["notification_id"], **audit_fields(row)}
+
+
+def audit_fields(row: RowMapping) -> dict[str, Any]:
+    """An audit entry's fields but its id, from a row of either log (same column names)."""
     return {
-        "id": row["notification_id"],
         "log": row["log"],
         "action": row["action"],
         "severity": row["severity"],

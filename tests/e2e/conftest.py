@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from infrastructure.settings import Settings
-from tests.conftest import FAST_ARGON2_KIB
+from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,3 +156,23 @@ def serve(settings: Settings, tmp_path: Path, **extra_env: str) -> Iterator[Live
 @pytest.fixture
 def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     yield from serve(settings, tmp_path)
+
+
+# Module-scoped fixtures run each module's tests once per store, on a server of its own.
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def module_server(
+    stack: ExitStack, store: str, tmp_path_factory: pytest.TempPathFactory, **extra_env: str
+) -> LiveServer:
+    """A prepared (not yet started) server on a fresh `store` ("sqlite" or "postgres")
+    of its own, stopped when `stack` closes (also if it never came up)."""
+    url = stack.enter_context(fresh_pg_database()) if store == "postgres" else None
+    root = tmp_path_factory.mktemp(store)
+    live = prepare(
+        Settings(data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB),
+        root,
+        **extra_env,
+    )
+    stack.callback(live.stop)
+    return live

@@ -19,10 +19,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from infrastructure.settings import Settings
 from interfaces.cli import client, main
-from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
-from tests.e2e.conftest import LiveServer, prepare
+from tests.e2e.conftest import STORES, LiveServer, module_server
 from tests.e2e.machine_helpers import OWNER, PASSWORD, Machine, Operator, register_machine, signed
 
 VALUE = "sk_live_point_in_time_7c1e"
@@ -127,20 +125,12 @@ def script(live: LiveServer) -> History:
     return h
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=STORES)
 def history(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[History]:
     with ExitStack() as stack:
-        url = stack.enter_context(fresh_pg_database()) if request.param == "postgres" else None
-        root = tmp_path_factory.mktemp(request.param)
-        live = prepare(
-            Settings(data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB),
-            root,
-        )
-        stack.callback(live.stop)
+        live = module_server(stack, request.param, tmp_path_factory)
         live.start()
         h = script(live)
         stack.callback(h.op.close)

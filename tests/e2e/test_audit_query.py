@@ -28,9 +28,7 @@ from domain.accesschain import AccessEntry
 from domain.auditcatalogue import CATALOGUE
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.database import make_engine
-from infrastructure.settings import Settings
 from interfaces.cli import main
-from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
 from tests.e2e.audit_history import (
     BULK_END_MS,
     BULK_ROWS,
@@ -41,7 +39,7 @@ from tests.e2e.audit_history import (
     script,
     sort_key,
 )
-from tests.e2e.conftest import LiveServer, prepare
+from tests.e2e.conftest import STORES, LiveServer, module_server
 from tests.e2e.machine_helpers import Operator
 
 QUERY = "/v1/admin/audit/query"
@@ -79,20 +77,12 @@ class World:
         return CliRunner().invoke(main.app, ["audit", *args], env=env)
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=STORES)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     with ExitStack() as stack:
-        url = stack.enter_context(fresh_pg_database()) if request.param == "postgres" else None
-        root = tmp_path_factory.mktemp(request.param)
-        settings = Settings(
-            data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB
-        )
-        live = prepare(settings, root)
-        stack.callback(live.stop)
+        live = module_server(stack, request.param, tmp_path_factory)
         live.start()
         since = int(time.time() * 1000)
         op = Operator(live)

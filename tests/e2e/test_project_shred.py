@@ -28,8 +28,7 @@ from infrastructure.crypto.keyring import KeyRing
 from infrastructure.settings import Settings
 from interfaces.bootstrap import build_store
 from interfaces.cli import main
-from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
-from tests.e2e.conftest import LiveServer, prepare
+from tests.e2e.conftest import STORES, LiveServer, module_server
 from tests.e2e.machine_helpers import (
     OWNER,
     PASSWORD,
@@ -68,20 +67,12 @@ class World:
         return [(e["action"], e["severity"], e["projectId"]) for e in self.op.audit(1000)]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=STORES)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     with ExitStack() as stack:
-        url = stack.enter_context(fresh_pg_database()) if request.param == "postgres" else None
-        root = tmp_path_factory.mktemp(request.param)
-        live = prepare(
-            Settings(data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB),
-            root,
-        )
-        stack.callback(live.stop)
+        live = module_server(stack, request.param, tmp_path_factory)
         live.start()
         op = logged_in(live)
         stack.callback(op.close)

@@ -23,9 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infrastructure.settings import Settings
-from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
-from tests.e2e.conftest import LiveServer, prepare
+from tests.e2e.conftest import STORES, LiveServer, module_server
 from tests.e2e.machine_helpers import Machine, Operator, Signed, register_machine, signed
 
 VALUE = "sk_live_records_guard_3b9d"
@@ -66,21 +64,13 @@ class Store:
         return [e for e in entries if e["machineId"] == machine.machine_id]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=STORES)
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
     with ExitStack() as stack:
-        url = stack.enter_context(fresh_pg_database()) if request.param == "postgres" else None
-        root = tmp_path_factory.mktemp(request.param)
-        live = prepare(
-            Settings(data_dir=root / "data", database_url=url, argon2_memory_kib=FAST_ARGON2_KIB),
-            root,
-        )
+        live = module_server(stack, request.param, tmp_path_factory)
         live.own_group = True
-        stack.callback(live.stop)  # before start: a server that never came up is stopped too
         live.start(*WORKERS)
         op = Operator(live)
         stack.callback(lambda: op.close())
