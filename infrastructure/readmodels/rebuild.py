@@ -14,6 +14,7 @@ readers see the old read models until the new ones are complete.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -185,14 +186,18 @@ class Stored(NamedTuple):
 
 
 def _pages(recorder: Any) -> Iterator[list[Stored]]:
-    after = 0
-    while True:
-        rows = recorder.event_page(after, PAGE)
-        if rows:
-            yield list(map(Stored._make, rows))
-        if len(rows) < PAGE:
-            return
-        after = rows[-1][0]
+    """Pages in order; the next one is fetched in a thread while this one is decoded
+    (the driver waits on the database without the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
+        ahead = pool.submit(recorder.event_page, 0, PAGE)
+        while True:
+            rows = ahead.result()
+            if len(rows) == PAGE:
+                ahead = pool.submit(recorder.event_page, rows[-1][0], PAGE)
+            if rows:
+                yield list(map(Stored._make, rows))
+            if len(rows) < PAGE:
+                return
 
 
 def replay(
