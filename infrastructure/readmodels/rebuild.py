@@ -36,7 +36,7 @@ from infrastructure.database import (
 )
 
 PAGE = 5000  # notifications read (and audit rows written) per step
-AUDIT_COLUMNS = tuple(column.name for column in audit_log.columns)
+AUDIT_COLUMNS = tuple(column.name for column in audit_log.columns)  # = AuditEntry's fields
 
 Rows = dict[Any, dict[str, Any]]
 
@@ -143,22 +143,21 @@ class MemoryLedgerView:
         return rows
 
 
-def write_audit(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Bulk-insert audit rows (tuples in column order) inside `conn`'s transaction."""
+def write_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk-insert tuples in `table`'s column order inside `conn`'s transaction."""
     if not rows:
         return
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         from psycopg import sql
 
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(audit_log.name), sql.SQL(", ").join(map(sql.Identifier, AUDIT_COLUMNS))
-        )
+        columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), columns)
         with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
     else:  # qmark, values in column order
-        driver.executemany(str(insert(audit_log).compile(dialect=conn.dialect)), rows)
+        driver.executemany(str(insert(table).compile(dialect=conn.dialect)), rows)
 
 
 def _clear(conn: Connection, log: str) -> None:
@@ -214,15 +213,15 @@ def replay(
     for page in _pages(app.recorder):
         for notification in page:
             project_event(notification.id, decode(notification), view, log)
-        write_audit(conn, view.take_audit())
+        write_rows(conn, audit_log, view.take_audit())
         done += len(page)
         position = page[-1].id
         if progress is not None:
             progress(done, max(total, done))
     if log == "ledger":
         for table, rows in view.tables.items():
-            if rows:
-                conn.execute(insert(table), list(rows.values()))
+            names = [c.name for c in table.columns]
+            write_rows(conn, table, [tuple(row[n] for n in names) for row in rows.values()])
     for index in audit_log.indexes:
         index.create(conn)
     conn.execute(update(tracking).where(tracking.c.projection == log).values(position=position))
