@@ -8,16 +8,16 @@ event is applied exactly once. Handlers are keyed by the event's stable topic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from domain.audit import AuditStamp, action_for
 from domain.rotation import NO_AGENT
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
+    """One audit row, fields in rm_audit_log's column order (a rebuild writes it as is)."""
+
     log: str  # "ledger" (vault changes) or "access" (machine reads and refusals)
     notification_id: int
     action: str

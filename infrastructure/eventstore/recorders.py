@@ -15,7 +15,7 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore.chain import GENESIS, ChainRow, EventRow, link_hash
@@ -98,6 +98,17 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def iter_events(self) -> Iterator[EventRow]:
         return _iter_events(self)
 
+    def event_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """(notification_id, originator_id, originator_version, topic, state) tuples
+        after `after`: one plain query, no Notification objects (for a rebuild)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+                f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            return [tuple(row) for row in c.fetchall()]
+
     def iter_chain(self) -> Iterator[ChainRow]:
         after = 0
         while True:
@@ -140,6 +151,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             table
         )
         self._insert_links = SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(table)
+        self._select_page = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(self.datastore.schema, events_table_name))
         self._select_links = SQL(
             "SELECT notification_id, prev_hash, hash FROM {} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
@@ -166,6 +181,12 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     def iter_events(self) -> Iterator[EventRow]:
         return _iter_events(self)
+
+    def event_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """As the SQLite recorder's: plain tuples from one query."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_page, (after, limit), prepare=True)
+            return curs.fetchall()
 
     def iter_chain(self) -> Iterator[ChainRow]:
         after = 0

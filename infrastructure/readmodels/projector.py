@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from application.projection import AuditEntry, project_event
 from infrastructure.database import (
-    READ_MODEL_TABLES,
     audit_log,
     grants,
     machines,
@@ -30,6 +29,7 @@ from infrastructure.database import (
     secrets_table,
     tracking,
 )
+from infrastructure.readmodels.rebuild import replay
 
 BATCH = 500
 
@@ -121,7 +121,7 @@ class SqlLedgerView:
         return self.conn.execute(self._project_ref, {"agg": str(aggregate_id)}).scalar()
 
     def append_audit(self, entry: AuditEntry) -> None:
-        self._audit.append(dict(entry.__dict__))
+        self._audit.append(entry._asdict())
 
     def add_machine(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(machines), row)
@@ -227,31 +227,8 @@ class SqlProjector:
         return int(value or 0)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Drop and replay every read model from the store in one transaction."""
-        total = self.app.recorder.max_notification_id() or 0
-        done = 0
+        """Drop and replay every read model from the store in one transaction
+        (in memory and in bulk: see `rebuild`); progress gets (done, total)."""
         with self._lock, self.engine.begin() as conn:
             self._position(conn)
-            if self.log == "ledger":
-                for table in READ_MODEL_TABLES:
-                    if table is not audit_log:
-                        conn.execute(delete(table))
-            conn.execute(delete(audit_log).where(audit_log.c.log == self.log))
-            position = 0
-            conn.execute(
-                update(tracking).where(tracking.c.projection == self.log).values(position=0)
-            )
-            while True:
-                count = self._apply_batch(conn, position)
-                done += count
-                if count:
-                    position = int(
-                        conn.execute(
-                            select(tracking.c.position).where(tracking.c.projection == self.log)
-                        ).scalar()
-                        or 0
-                    )
-                if progress is not None:
-                    progress(done, total)
-                if count < BATCH:
-                    return done
+            return replay(conn, self.app, self.log, progress)

@@ -23,7 +23,7 @@ from rich.progress import (
 from infrastructure.datadir import OpenDataDir, open_data_dir, restrict_new_files
 from infrastructure.settings import Settings
 from interfaces.cli.options import DatabaseUrl, DataDir
-from interfaces.cli.output import fail, say, usage
+from interfaces.cli.output import emit_json, fail, say, stderr, usage
 
 projections = typer.Typer(help="Maintain the read models.", no_args_is_help=True)
 
@@ -143,28 +143,45 @@ def register(app: typer.Typer) -> None:
         services.close()
 
     @projections.command("rebuild")
-    def rebuild(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-        """Drop the read models and replay them from the event store."""
+    def rebuild(
+        data_dir: DataDir = None,
+        database_url: DatabaseUrl = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print a JSON summary instead of a sentence.")
+        ] = False,
+    ) -> None:
+        """Drop the read models and replay them from the event store (progress on stderr)."""
+        import time
+
         from interfaces.bootstrap import build_store
 
         settings = local_settings(data_dir, database_url)
         ledger, _envelope, projector, _clock = build_store(settings)
-        count = 0
+        started = time.perf_counter()
         try:
             with Progress(
                 TextColumn("replaying {task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                transient=False,
+                console=stderr,
+                transient=as_json,
             ) as progress:
                 task = progress.add_task("ledger", total=None)
 
                 def tick(done: int, total: int, task: TaskID = task) -> None:
                     progress.update(task, completed=done, total=max(total, done))
 
-                count += projector.rebuild(tick)
+                count = projector.rebuild(tick)
         finally:
             ledger.close()
             projector.engine.dispose()
-        say(f"Rebuilt read models from {count} events.")
+        seconds = time.perf_counter() - started
+        rate = round(count / seconds, 1) if seconds > 0 else 0.0
+        if as_json:
+            emit_json({"events": count, "seconds": round(seconds, 3), "events_per_second": rate})
+        else:
+            say(
+                f"Rebuilt read models from {count} events in {seconds:.2f} s "
+                f"({rate:,.0f} events/s)."
+            )
