@@ -79,6 +79,26 @@ class MemoryLedgerView:
                 del rows[key]
         del self.tables[secrets_table][secret_id]
 
+    def remove_project(self, aggregate_id: UUID) -> None:
+        project_id = self._project_by_agg.pop(str(aggregate_id), None)
+        if project_id is None:
+            return
+        owned = {
+            sid for sid, row in self.tables[secrets_table].items() if row["project_id"] == project_id
+        }
+        self._drop_where(secret_versions, "secret_id", owned)
+        self._drop_where(grants, "secret_id", owned)
+        self._drop_where(secrets_table, "secret_id", owned)
+        self._secret_by_agg = {a: s for a, s in self._secret_by_agg.items() if s not in owned}
+        self._drop_where(memberships, "project_id", {project_id})
+        self._drop_where(rotations, "project_id", {project_id})
+        del self.tables[projects][project_id]
+
+    def _drop_where(self, table: Table, column: str, values: set[str]) -> None:
+        rows = self.tables[table]
+        for key in [k for k, row in rows.items() if row[column] in values]:
+            del rows[key]
+
     def add_version(
         self, aggregate_id: UUID, number: int, created_ms: int, rolled_back_from: int | None
     ) -> None:

@@ -1,5 +1,6 @@
 """The bulk rebuild must leave exactly the read models that event-by-event catch-up
-leaves: machines, memberships, grants, purges and more than one page of events."""
+leaves: machines, memberships, grants, purges (a secret, a project) and more than one
+page of events."""
 
 from __future__ import annotations
 
@@ -76,6 +77,20 @@ def history(ledger: Ledger, projector: SqlProjector) -> None:
     ledger.rename_secret(secrets[2], "RENAMED", OP)
     ledger.delete_secret(secrets[3], OP)
     ledger.purge_secret(secrets[3], OP)
+    # A project with a member, a granted secret and a rotation-free history, shredded.
+    doomed = ledger.create_project("Doomed", "", OP)
+    gone = ledger.create_secret(doomed.project_id, "GONE", OP, value="g").secret_id
+    p = ledger.project(doomed.project_id)
+    p.add_machine(a, OP)
+    ledger.save(p)
+    s = ledger.secret(gone)
+    s.grant(a, OP)
+    ledger.save(s)
+    p = ledger.project(doomed.project_id)
+    p.delete(ledger.clock.now_ms(), OP)
+    ledger.save(p)
+    p.purge(OP)  # the same aggregate: a trashed project is not handed out for writes
+    ledger.save(p)
     projector.catch_up()
     # More than one rebuild page, then a secret event after the page boundary.
     records = [AuditRecord(action="user_login", audit=OP) for _ in range(rebuild.PAGE + 7)]
