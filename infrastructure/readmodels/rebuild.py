@@ -83,9 +83,8 @@ class MemoryLedgerView:
         project_id = self._project_by_agg.pop(str(aggregate_id), None)
         if project_id is None:
             return
-        owned = {
-            sid for sid, row in self.tables[secrets_table].items() if row["project_id"] == project_id
-        }
+        rows = self.tables[secrets_table]
+        owned = {sid for sid, row in rows.items() if row["project_id"] == project_id}
         self._drop_where(secret_versions, "secret_id", owned)
         self._drop_where(grants, "secret_id", owned)
         self._drop_where(secrets_table, "secret_id", owned)
