@@ -41,7 +41,6 @@ from interfaces.http.vault import VaultController
 
 log = logging.getLogger("keyledger")
 MAX_BODY = 1024 * 1024
-MAX_AUDIT_STREAMS = 32  # open live audit streams per server process
 
 
 @get("/healthz", sync_to_thread=False, include_in_schema=False)
@@ -121,7 +120,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     services = services or build(settings)
     trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
     loops = BackgroundLoops(services)
-    streams = StreamHub(MAX_AUDIT_STREAMS)
+    streams = StreamHub(settings.audit_streams)
 
     def start() -> None:
         loops.thread.start()

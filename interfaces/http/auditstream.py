@@ -29,6 +29,7 @@ from application.auditstream import StreamSource, decode_cursor, encode_cursor
 from application.ports import SessionRecord
 from application.siemexport import Position, pending
 from domain.errors import TooManyAttempts
+from domain.siem.record import AuditRecord
 from interfaces.bootstrap import Services
 from interfaces.http.deps import provide_operator
 
@@ -83,6 +84,14 @@ class Slot:
             self.hub.open -= 1
 
 
+def entry(record: AuditRecord) -> dict[str, Any]:
+    """As `GET /v1/admin/audit` has it: a ledger record's id is its notification number."""
+    fields = record.fields()
+    if record.log == "ledger":
+        fields["id"] = int(record.id)
+    return fields
+
+
 async def _pause(hub: StreamHub, seconds: float) -> None:
     """Sleep, but wake at once when the server stops."""
     with contextlib.suppress(TimeoutError):
@@ -100,7 +109,7 @@ async def follow(
             records = await anyio.to_thread.run_sync(pending, source, position, PAGE)
             for record in records:
                 position = position.after(record)
-                body = json.dumps(record.fields(), separators=(",", ":"))
+                body = json.dumps(entry(record), separators=(",", ":"))
                 yield ServerSentEventMessage(data=body, event="audit", id=encode_cursor(position))
             if records:
                 idle = 0.0
