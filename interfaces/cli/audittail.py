@@ -90,6 +90,7 @@ def follow(server: str | None, json_out: bool, after: str | None = None) -> None
                         refused(r.status_code, body)
                     if r.status_code < 400:
                         wait = 0.5
+                        say(f"[dim]following the audit stream of {escape(api.server)}[/dim]")
                         for event_id, kind, data in events(r.iter_lines()):
                             if kind == "audit":
                                 show(data, json_out)

@@ -7,6 +7,8 @@ import contextlib
 import json
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 
 from interfaces.cli.audittail import events
+from tests.e2e.conftest import ROOT, LiveServer
 
 PATH = "/v1/admin/audit/stream"
 
@@ -114,3 +117,52 @@ def open_stream(
     url: str, token: str, last_event_id: str | None = None, after: str | None = None
 ) -> StreamReader:
     return StreamReader(url, token, last_event_id, after).start()
+
+
+@dataclass
+class Follower:
+    """`keyledger audit tail --follow --json` as a process: what it printed, parsed."""
+
+    cli: subprocess.Popen[str]
+    printed: queue.Queue[dict[str, Any]]
+    connects: queue.Queue[str]  # a line per (re)connection, from its stderr
+
+    def connected(self, timeout: float = 30) -> None:
+        while "following" not in self.connects.get(timeout=timeout):
+            pass
+
+    def until(self, secret_id: str) -> list[dict[str, Any]]:
+        """What it printed up to the record that created `secret_id`."""
+        got: list[dict[str, Any]] = []
+        while not got or got[-1]["secretId"] != secret_id:
+            got.append(self.printed.get(timeout=20))
+        return got
+
+
+def follow_cli(live: LiveServer) -> Follower:
+    """Started and connected to the stream of `live`."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "interfaces.cli.main", "audit", "tail", "--follow", "--json"],
+        cwd=ROOT,
+        env=live.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    follower = Follower(cli, queue.Queue(), queue.Queue())
+
+    def read() -> None:
+        assert cli.stdout is not None
+        for line in cli.stdout:
+            follower.printed.put(json.loads(line))
+
+    def notes() -> None:
+        assert cli.stderr is not None
+        for line in cli.stderr:
+            follower.connects.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    threading.Thread(target=notes, daemon=True).start()
+    follower.connected()
+    return follower

@@ -3,24 +3,33 @@
 Records of both logs (vault changes, machine reads) arrive as they are written, in the
 entry shape of `GET /v1/admin/audit`; a client that reconnects with `Last-Event-ID`
 gets every later record once; a bad cursor, no session or one stream too many is
-refused with `{"error"}`.
+refused with `{"error"}`. On PostgreSQL a second API process on the same database
+streams what the first writes. Last, the server is stopped with streams open (it must
+stop at once) and restarted under a following `audit tail --follow`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 import pytest
 
 from infrastructure.settings import Settings
 from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
-from tests.e2e.audit_stream import PATH, StreamReader, open_stream
+from tests.e2e.audit_stream import (
+    PATH,
+    StreamReader,
+    follow_cli,
+    open_stream,
+)
 from tests.e2e.conftest import LiveServer, prepare
 from tests.e2e.machine_helpers import Machine, Operator, register_machine, signed
 
@@ -36,6 +45,10 @@ class Vault:
     project: str
     secret: str
     machine: Machine
+
+    @property
+    def postgres(self) -> bool:
+        return self.live.settings.database_url is not None
 
     def read(self) -> None:
         path = f"/v1/secret/{self.secret}"
@@ -184,3 +197,62 @@ def _open_when_freed(vault: Vault) -> StreamReader:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_a_record_written_through_one_process_reaches_a_stream_on_the_other(
+    vault: Vault, tmp_path: Path
+) -> None:
+    if not vault.postgres:
+        pytest.skip("one embedded store has one server process")
+    key_file = str(vault.live.settings.data_dir / "server.key")
+    settings = replace(vault.live.settings, data_dir=tmp_path / "data")
+    other = prepare(settings, tmp_path, KEYLEDGER_SERVER_KEY_FILE=key_file)
+    try:
+        other.start()
+        on_other = open_stream(other.url, vault.token)  # the session is the database's
+        try:
+            written = vault.op.secret(vault.project, "through-a", "v")  # through A
+            vault.read()  # a machine read through A: A's own access lane
+            got = on_other.until(lambda e: e["action"] == "secret_read")
+        finally:
+            on_other.close()
+        assert got[0].entry["secretId"] == written
+        assert got[-1].entry["machineId"] == vault.machine.machine_id
+        # The other process's cursor resumes on A: the next record, once.
+        on_a = open_stream(vault.live.url, vault.token, last_event_id=got[-1].id)
+        try:
+            later = vault.op.secret(vault.project, "after-switch", "v")
+            assert on_a.take(1)[0].entry["secretId"] == later
+            assert on_a.quiet(1.0) == []
+        finally:
+            on_a.close()
+    finally:
+        other.stop()
+
+
+def test_graceful_stop_ends_open_streams_and_follow_resumes_after_restart(vault: Vault) -> None:
+    live = vault.live
+    follower = follow_cli(live)  # connected: `--follow` prints only records from now on
+    try:
+        stream = open_stream(live.url, vault.token)
+        before = vault.op.secret(vault.project, "before-stop", "v")
+        first = follower.until(before)
+        assert live.process is not None
+        started = time.monotonic()
+        live.process.terminate()
+        assert live.process.wait(15) == 0  # not held up by the two open streams
+        assert time.monotonic() - started < 10
+        assert stream.ended.wait(5)  # the server closed the stream
+        live.process = None
+        live.start()  # same port, same store: the CLI reconnects with its last id
+        follower.connected()
+        after = vault.op.secret(vault.project, "after-restart", "v")
+        second = follower.until(after)
+        follower.cli.send_signal(signal.SIGINT)
+        assert follower.cli.wait(10) == 0
+    finally:
+        follower.cli.kill()
+    ids = [e["id"] for e in first + second]
+    assert len(ids) == len(set(ids)), ids
+    created = [e["secretId"] for e in first + second if e["action"] == "secret_create"]
+    assert created == [before, after]
