@@ -19,7 +19,7 @@ from typing import Protocol
 from application.siemexport import AuditSource, Position
 from domain.errors import InvalidInput
 
-MAX_CURSOR = 4096  # characters of an event id we accept back (a header, not a body)
+MAX_CURSOR = 8192  # characters of an event id we accept back: one header line (~120 lanes)
 LANE = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 BAD = "Last-Event-ID is not a cursor this server issued"
 

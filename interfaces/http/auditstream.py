@@ -44,12 +44,14 @@ class StreamHub:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.lock = threading.Lock()  # a slot may be released from a worker thread
         self.closing = asyncio.Event()
 
     def claim(self) -> Slot:
-        if self.open >= self.limit:
-            raise TooManyAttempts(5, f"Too many open audit streams (at most {self.limit})")
-        self.open += 1
+        with self.lock:
+            if self.open >= self.limit:
+                raise TooManyAttempts(5, f"Too many open audit streams (at most {self.limit})")
+            self.open += 1
         return Slot(self)
 
     def close(self) -> None:
@@ -79,9 +81,10 @@ class Slot:
         self.held = True
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.hub.open -= 1
+        with self.hub.lock:
+            if self.held:
+                self.held = False
+                self.hub.open -= 1
 
 
 def entry(record: AuditRecord) -> dict[str, Any]:

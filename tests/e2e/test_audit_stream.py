@@ -151,7 +151,7 @@ BAD_CURSORS = {
     "negative ledger": _b64({"l": -1, "a": {}}),
     "seq not a number": _b64({"l": 1, "a": {"abc": "7"}}),
     "bad lane name": _b64({"l": 1, "a": {"a b": 7}}),
-    "oversize": "A" * 5000,
+    "oversize": "A" * 9000,
 }
 
 
@@ -231,6 +231,8 @@ def test_a_record_written_through_one_process_reaches_a_stream_on_the_other(
 
 
 def test_graceful_stop_ends_open_streams_and_follow_resumes_after_restart(vault: Vault) -> None:
+    if vault.postgres:
+        pytest.skip("the stop path is the same on both stores; run once, on SQLite")
     live = vault.live
     follower = follow_cli(live)  # connected: `--follow` prints only records from now on
     try:
