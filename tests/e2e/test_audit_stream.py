@@ -163,6 +163,12 @@ def test_a_bad_last_event_id_is_refused(vault: Vault, name: str) -> None:
     assert set(response.json()) == {"error"}
 
 
+def test_follow_with_a_bad_cursor_exits_1_with_the_reason(vault: Vault) -> None:
+    result = vault.live.cli("audit", "tail", "--follow", "--after", "not-a-cursor")
+    assert result.code == 1, result
+    assert "Last-Event-ID is not a cursor this server issued (HTTP 400)" in result.stderr
+
+
 def test_no_session_no_stream(vault: Vault) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-session"}):
         response = httpx.get(vault.live.url + PATH, headers=headers, timeout=10)
