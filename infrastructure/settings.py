@@ -61,6 +61,7 @@ class Settings:
     allow_open_data_dir: bool = False  # start even if others can read the data dir
     checkpoint_records: int = 10_000  # sign the logs' heads after this many new records…
     checkpoint_seconds: int = 300  # …or this long after the last checkpoint, if any changed
+    audit_streams: int = 32  # open live audit streams per server process (429 beyond)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +82,7 @@ class Settings:
             allow_open_data_dir=_flag(env, "KEYLEDGER_ALLOW_OPEN_DATA_DIR"),
             checkpoint_records=_positive(env, "KEYLEDGER_CHECKPOINT_RECORDS", 10_000),
             checkpoint_seconds=_positive(env, "KEYLEDGER_CHECKPOINT_SECONDS", 300),
+            audit_streams=_positive(env, "KEYLEDGER_AUDIT_STREAMS", 32),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

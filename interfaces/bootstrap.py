@@ -50,10 +50,10 @@ from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
 from infrastructure.sessions import SqlSessionStore
 from infrastructure.settings import Settings
 from infrastructure.setupcode import FileSetupCode
+from infrastructure.siem.source import SqlAuditSource
 
 if TYPE_CHECKING:
     from infrastructure.siem.cursors import SqlCursorStore
-    from infrastructure.siem.source import SqlAuditSource
 
 log = logging.getLogger("keyledger")
 
@@ -90,6 +90,7 @@ class Services:
     audit: AuditVerifier
     checkpoints: Checkpoints
     project_trash: ProjectTrash
+    audit_source: SqlAuditSource  # both logs after a cursor: the live stream reads here
 
     def close(self) -> None:
         self.jobs.close()
@@ -264,6 +265,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         audit=audit_verifier(ledger, access, checkpoints),
         checkpoints=checkpoints,
         project_trash=ProjectTrash(ledger, read_models),
+        audit_source=SqlAuditSource(projector.engine, access.engine),
     )
 
 
@@ -272,7 +274,6 @@ def build_audit_export(settings: Settings) -> tuple[SqlAuditSource, SqlCursorSto
     it keeps its per-sink cursors. Read-only on the logs: no lane, no key, no upgrade."""
     from infrastructure.accessstore.store import sqlite_engine
     from infrastructure.siem.cursors import SqlCursorStore, cursor_engine
-    from infrastructure.siem.source import SqlAuditSource
 
     open_data_dir(settings.data_dir, settings.allow_open_data_dir)
     engine = make_engine(settings.state_db_url())

@@ -66,6 +66,18 @@ class SqlAuditSource:
             rows = conn.execute(query).mappings()
             return [_record(r, f"{lane}:{r['seq']}", "access") for r in rows]
 
+    def head(self) -> Position:
+        """After the newest record of each log: where a stream of "only new" starts."""
+        newest = select(func.max(audit_log.c.notification_id)).where(audit_log.c.log == "ledger")
+        with self.ledger_engine.connect() as conn:
+            ledger = int(conn.execute(newest).scalar() or 0)
+        lanes = {}
+        with self.access_engine.connect() as conn:
+            for lane in self.lanes():  # one index probe per lane, not a scan of the log
+                top = select(func.max(access_records.c.seq)).where(access_records.c.lane == lane)
+                lanes[lane] = int(conn.execute(top).scalar() or 0)
+        return Position(ledger, lanes)
+
     def close(self) -> None:
         self.ledger_engine.dispose()
         self.access_engine.dispose()

@@ -12,6 +12,7 @@ from interfaces.cli import (
     auditexport,
     auditpit,
     auditquery,
+    audittail,
     host,
     local,
     machines,
@@ -57,8 +58,17 @@ def tail(
     since: int = typer.Option(0, "--since", min=0, help="Only entries after this time (epoch ms)."),
     server: Server = None,
     json_out: Json = False,
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Print records live as they arrive, until Ctrl-C."
+    ),
+    after: str | None = typer.Option(
+        None, "--after", help="With --follow: resume after this stream event id."
+    ),
 ) -> None:
-    """The newest audit entries, newest last."""
+    """The newest audit entries, newest last; `--follow`: live, one line (or JSON) each."""
+    if follow:
+        audittail.follow(server, json_out, after)
+        return
     entries = Api(server).get("/v1/admin/audit", limit=limit, since=since)["entries"]
     if json_out:
         emit_json(entries)

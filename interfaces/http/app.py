@@ -6,6 +6,7 @@ mapping and the background loops (read-model follower, trash sweep).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -27,6 +28,7 @@ from interfaces.http import errors
 from interfaces.http.agent import AgentController, close_head_signal
 from interfaces.http.audit import AuditController
 from interfaces.http.audit_admin import AuditAdminController
+from interfaces.http.auditstream import AuditStreamController, StreamHub
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.hotpath import FastSecretRead
@@ -121,6 +123,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     services = services or build(settings)
     trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
     loops = BackgroundLoops(services)
+    streams = StreamHub(settings.audit_streams)
 
     def start() -> None:
         loops.thread.start()
@@ -128,7 +131,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         if services.settings.broker_url is None:  # embedded: the jobs run in-process
             services.jobs.start_worker()
 
+    async def hear_stop() -> None:
+        streams.listen_for_stop(asyncio.get_running_loop())
+
     async def stop_waits() -> None:
+        streams.close()
         await close_head_signal(services)
 
     def stop() -> None:
@@ -143,6 +150,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             SessionController,
             AuditController,
             AuditAdminController,
+            AuditStreamController,
             VaultController,
             MachineAdminController,
             EnrollController,
@@ -151,7 +159,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             RotationAdminController,
             PointInTimeController,
         ],
-        state=State({"trusted_proxies": trusted}),
+        state=State({"trusted_proxies": trusted, "audit_streams": streams}),
         before_request=refuse_rewritten_peer,
         dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
         exception_handlers={
@@ -162,7 +170,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         },
         openapi_config=OpenAPIConfig(title="keyledger", version="0.1.0", path="/schema"),
         request_max_body_size=MAX_BODY,
-        on_startup=[start],
+        on_startup=[start, hear_stop],
         on_shutdown=[stop_waits, stop],
     )
     app.fast_read = FastSecretRead(services, proxies_trusted=bool(trusted))
