@@ -56,6 +56,9 @@ def readyz(services: Services) -> Response[dict[str, Any]]:
     return Response({"ready": not sealed, "sealed": sealed}, status_code=503 if sealed else 200)
 
 
+ORPHAN_CLOSE_SECONDS = 5.0
+
+
 class BackgroundLoops:
     """Keeps read models current with other processes' writes; sweeps the trash."""
 
@@ -64,6 +67,20 @@ class BackgroundLoops:
         self.parent = os.getppid()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="keyledger-loops", daemon=True)
+        # Its own thread: a loop iteration stuck on a busy database must not keep an
+        # orphaned worker serving.
+        self.watch = threading.Thread(
+            target=self.watch_parent, name="keyledger-orphan", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+        self.watch.start()
+
+    def watch_parent(self) -> None:
+        while not self.stop.wait(0.5):
+            if os.getppid() != self.parent:
+                self.orphaned()
 
     def run(self) -> None:
         sweep_every = self.services.settings.trash_sweep_seconds
@@ -71,8 +88,6 @@ class BackgroundLoops:
         checkpoint_every = min(10, self.services.settings.checkpoint_seconds)
         since_checkpoint = 0
         while not self.stop.wait(1.0):
-            if os.getppid() != self.parent:
-                self.orphaned()
             try:
                 self.services.catch_up()
                 self.services.nonces.prune(self.services.clock.now_ms())
@@ -99,9 +114,14 @@ class BackgroundLoops:
         worker: granian's workers leave SIGTERM to it. Write what is buffered and exit
         rather than serve on, unsupervised, holding the port and the database."""
         log.warning("the server process is gone: worker %d stops", os.getpid())
+        closing = threading.Thread(target=self._close_quietly, daemon=True)
+        closing.start()
+        closing.join(ORPHAN_CLOSE_SECONDS)  # a close that hangs must not keep us alive
+        os._exit(0)
+
+    def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             self.services.close()
-        os._exit(0)
 
 
 class KeyledgerApp(Litestar):
@@ -126,7 +146,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     streams = StreamHub(settings.audit_streams)
 
     def start() -> None:
-        loops.thread.start()
+        loops.start()
         services.jobs.start_scheduler()
         if services.settings.broker_url is None:  # embedded: the jobs run in-process
             services.jobs.start_worker()
