@@ -22,6 +22,14 @@ from infrastructure.database import (
 )
 
 
+def _with_trash(out: dict[str, Any], row: RowMapping) -> dict[str, Any]:
+    """A trashed secret or project says when it was deleted and when it will be purged."""
+    if row["deleted_ms"] is not None:
+        out["deletedAt"] = row["deleted_ms"]
+        out["purgeAt"] = row["deleted_ms"] + TRASH_RETENTION_MS
+    return out
+
+
 def _secret(row: RowMapping) -> dict[str, Any]:
     out = {
         "id": row["secret_id"],
@@ -34,10 +42,7 @@ def _secret(row: RowMapping) -> dict[str, Any]:
         "createdAt": row["created_ms"],
         "updatedAt": row["updated_ms"],
     }
-    if row["deleted_ms"] is not None:
-        out["deletedAt"] = row["deleted_ms"]
-        out["purgeAt"] = row["deleted_ms"] + TRASH_RETENTION_MS
-    return out
+    return _with_trash(out, row)
 
 
 def _project(row: RowMapping) -> dict[str, Any]:
@@ -49,10 +54,7 @@ def _project(row: RowMapping) -> dict[str, Any]:
         "createdAt": row["created_ms"],
         "updatedAt": row["updated_ms"],
     }
-    if row["deleted_ms"] is not None:
-        out["deletedAt"] = row["deleted_ms"]
-        out["purgeAt"] = row["deleted_ms"] + TRASH_RETENTION_MS
-    return out
+    return _with_trash(out, row)
 
 
 def _audit(row: RowMapping) -> dict[str, Any]:
