@@ -20,6 +20,7 @@ from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
+from application.outbox import Follower
 from application.pointintime import PointInTime
 from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
@@ -27,6 +28,7 @@ from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
+from application.webhooks import Webhooks
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.accessstore.whoread import SqlSecretReads
@@ -43,6 +45,11 @@ from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlNonceStore
+from infrastructure.outreach.guard import AddressGuard
+from infrastructure.outreach.jobs import OutreachJobs
+from infrastructure.outreach.outbox import SqlOutbox
+from infrastructure.outreach.sender import WebhookSender
+from infrastructure.outreach.webhookstore import SqlWebhookStore
 from infrastructure.readmodels.auditsearch import AuditSearch, embedded_engine
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
@@ -91,6 +98,8 @@ class Services:
     checkpoints: Checkpoints
     project_trash: ProjectTrash
     audit_source: SqlAuditSource  # both logs after a cursor: the live stream reads here
+    webhooks: Webhooks
+    outreach: OutreachJobs
 
     def close(self) -> None:
         self.jobs.close()
@@ -238,7 +247,22 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         projector.engine if settings.is_distributed else None,
         settings.data_dir / "scheduler.lock",
     )
-    jobs = RotationJobs(rotations, make_broker(settings.broker_url), leader, projector.catch_up)
+    broker = make_broker(settings.broker_url)
+    jobs = RotationJobs(rotations, broker, leader, projector.catch_up)
+    audit_source = SqlAuditSource(projector.engine, access.engine)
+    webhooks, outreach = build_outreach(settings, projector, audit_source, envelope, ledger, clock)
+    outreach_actors = OutreachJobs(
+        broker,
+        outreach.follower,
+        outreach.outbox,
+        outreach.store,
+        webhooks,
+        outreach.sender,
+        clock,
+        lease_ms=settings.outreach_lease_seconds * 1000,
+        backoff_ms=settings.outreach_backoff_ms,
+    )
+    jobs.also.append(outreach_actors.tick)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -265,8 +289,35 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         audit=audit_verifier(ledger, access, checkpoints),
         checkpoints=checkpoints,
         project_trash=ProjectTrash(ledger, read_models),
-        audit_source=SqlAuditSource(projector.engine, access.engine),
+        audit_source=audit_source,
+        webhooks=webhooks,
+        outreach=outreach_actors,
     )
+
+
+@dataclass
+class OutreachParts:
+    follower: Follower
+    outbox: SqlOutbox
+    store: SqlWebhookStore
+    sender: WebhookSender
+
+
+def build_outreach(
+    settings: Settings,
+    projector: SqlProjector,
+    source: SqlAuditSource,
+    envelope: Envelope,
+    ledger: Ledger,
+    clock: SystemClock,
+) -> tuple[Webhooks, OutreachParts]:
+    """Webhooks and alerts: their tables beside the read models, the outbox with them."""
+    outbox = SqlOutbox(projector.engine)
+    store = SqlWebhookStore(projector.engine)
+    guard = AddressGuard(settings.allow_loopback_webhooks)
+    webhooks = Webhooks(store, guard, envelope, ledger, clock, settings.allow_loopback_webhooks)
+    parts = OutreachParts(Follower(source, outbox), outbox, store, WebhookSender(guard))
+    return webhooks, parts
 
 
 def build_audit_export(settings: Settings) -> tuple[SqlAuditSource, SqlCursorStore]:

@@ -20,6 +20,7 @@ from interfaces.cli import (
     projects,
     rotation,
     secrets,
+    webhooks,
 )
 from interfaces.cli import (
     audit as audit_cli,
@@ -41,6 +42,7 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
+app.add_typer(webhooks.app, name="webhook")
 operator.register(app)
 local.register(app)
 audit_cli.register(audit)

@@ -38,6 +38,7 @@ from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.pointintime import PointInTimeController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
+from interfaces.http.webhooks_admin import WebhookAdminController
 
 log = logging.getLogger("keyledger")
 MAX_BODY = 1024 * 1024
@@ -178,6 +179,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             AgentController,
             RotationAdminController,
             PointInTimeController,
+            WebhookAdminController,
         ],
         state=State({"trusted_proxies": trusted, "audit_streams": streams}),
         before_request=refuse_rewritten_peer,

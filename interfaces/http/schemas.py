@@ -108,3 +108,8 @@ class ManagedSecretBody(_Body):
     length: int = 32
     charset: str = "alphanumeric"
     note: str = ""
+
+
+class WebhookBody(_Body):
+    url: str
+    actions: list[str]
