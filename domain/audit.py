@@ -121,6 +121,9 @@ RECORD_ACTIONS: tuple[str, ...] = (
     "webhook_auto_disable",
     "webhook_delete",
     "webhook_test",
+    "alert_settings_update",
+    "alert_smtp_update",
+    "alert_test",
 )
 
 # Derived from the catalogue: one source of truth for severities.

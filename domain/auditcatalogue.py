@@ -119,6 +119,9 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("webhook_auto_disable", HIGH, "Integrations", _S),  # 10 failed deliveries in a row
     ("webhook_delete", HIGH, "Integrations", _U),
     ("webhook_test", INFO, "Integrations", _U),
+    ("alert_settings_update", MED, "Integrations", _U),
+    ("alert_smtp_update", MED, "Integrations", _U),
+    ("alert_test", INFO, "Integrations", _U),
 )
 
 CATALOGUE: tuple[CatalogueEntry, ...] = tuple(CatalogueEntry(*row) for row in _ROWS)

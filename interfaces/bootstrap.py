@@ -15,12 +15,12 @@ from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
+from application.alerts import Alerts
 from application.auditcheck import AuditVerifier
 from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.machines import MachineRegistry
-from application.outbox import Follower
 from application.pointintime import PointInTime
 from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
@@ -45,11 +45,8 @@ from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlNonceStore
-from infrastructure.outreach.guard import AddressGuard
 from infrastructure.outreach.jobs import OutreachJobs
-from infrastructure.outreach.outbox import SqlOutbox
-from infrastructure.outreach.sender import WebhookSender
-from infrastructure.outreach.webhookstore import SqlWebhookStore
+from infrastructure.outreach.wiring import build_outreach
 from infrastructure.readmodels.auditsearch import AuditSearch, embedded_engine
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
@@ -99,6 +96,7 @@ class Services:
     project_trash: ProjectTrash
     audit_source: SqlAuditSource  # both logs after a cursor: the live stream reads here
     webhooks: Webhooks
+    alerts: Alerts
     outreach: OutreachJobs
 
     def close(self) -> None:
@@ -250,17 +248,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     broker = make_broker(settings.broker_url)
     jobs = RotationJobs(rotations, broker, leader, projector.catch_up)
     audit_source = SqlAuditSource(projector.engine, access.engine)
-    webhooks, outreach = build_outreach(settings, projector, audit_source, envelope, ledger, clock)
-    outreach_actors = OutreachJobs(
-        broker,
-        outreach.follower,
-        outreach.outbox,
-        outreach.store,
-        webhooks,
-        outreach.sender,
-        clock,
-        lease_ms=settings.outreach_lease_seconds * 1000,
-        backoff_ms=settings.outreach_backoff_ms,
+    webhooks, alerts, outreach_actors = build_outreach(
+        settings, projector.engine, audit_source, envelope, ledger, clock, broker
     )
     jobs.also.append(outreach_actors.tick)
     return Services(
@@ -291,33 +280,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         project_trash=ProjectTrash(ledger, read_models),
         audit_source=audit_source,
         webhooks=webhooks,
+        alerts=alerts,
         outreach=outreach_actors,
     )
-
-
-@dataclass
-class OutreachParts:
-    follower: Follower
-    outbox: SqlOutbox
-    store: SqlWebhookStore
-    sender: WebhookSender
-
-
-def build_outreach(
-    settings: Settings,
-    projector: SqlProjector,
-    source: SqlAuditSource,
-    envelope: Envelope,
-    ledger: Ledger,
-    clock: SystemClock,
-) -> tuple[Webhooks, OutreachParts]:
-    """Webhooks and alerts: their tables beside the read models, the outbox with them."""
-    outbox = SqlOutbox(projector.engine)
-    store = SqlWebhookStore(projector.engine)
-    guard = AddressGuard(settings.allow_loopback_webhooks)
-    webhooks = Webhooks(store, guard, envelope, ledger, clock, settings.allow_loopback_webhooks)
-    parts = OutreachParts(Follower(source, outbox), outbox, store, WebhookSender(guard))
-    return webhooks, parts
 
 
 def build_audit_export(settings: Settings) -> tuple[SqlAuditSource, SqlCursorStore]:

@@ -18,12 +18,14 @@ from typing import Any
 
 import dramatiq
 
-from application.outbox import WEBHOOK, Follower
+from application.alerts import Alerts
+from application.outbox import EMAIL, WEBHOOK, Follower
 from application.ports import Clock
 from application.webhooks import Webhooks
 from domain.errors import KeyledgerError
 from domain.outreach import MAX_FAILURES, payload, retry_delay_ms
 from infrastructure.jobs import QUEUE
+from infrastructure.outreach import mailer
 from infrastructure.outreach.outbox import SqlOutbox
 from infrastructure.outreach.sender import DeliveryFailed, WebhookSender
 from infrastructure.outreach.webhookstore import SqlWebhookStore
@@ -31,6 +33,7 @@ from infrastructure.outreach.webhookstore import SqlWebhookStore
 log = logging.getLogger("keyledger.outreach")
 
 BACKOFF_CAP_MS = 3_600_000
+MAIL_ATTEMPTS = 8  # then the mail is marked failed (visible in `alerts status`)
 Deliverer = Callable[[dict[str, Any]], None]
 
 
@@ -43,6 +46,7 @@ class OutreachJobs:
         store: SqlWebhookStore,
         webhooks: Webhooks,
         sender: WebhookSender,
+        alerts: Alerts,
         clock: Clock,
         lease_ms: int,
         backoff_ms: int,
@@ -55,7 +59,8 @@ class OutreachJobs:
         self.clock = clock
         self.lease_ms = lease_ms
         self.backoff_ms = backoff_ms
-        self.kinds: dict[str, Deliverer] = {WEBHOOK: self._webhook}
+        self.alerts = alerts
+        self.kinds: dict[str, Deliverer] = {WEBHOOK: self._webhook, EMAIL: self._email}
         self.deliver = dramatiq.Actor(
             self._deliver,
             broker=broker,
@@ -125,6 +130,35 @@ class OutreachJobs:
             return
         self.outbox.delivered(delivery_id, self.clock.now_ms())
         self.store.succeeded(webhook_id, self.clock.now_ms())
+
+    def _email(self, row: dict[str, Any]) -> None:
+        settings = self.alerts.settings()
+        if settings.smtp is None:
+            self.retry_later(row, "SMTP is not configured", MAIL_ATTEMPTS)
+            return
+        try:
+            password = self.alerts.password(settings)
+            mailer.send(settings.smtp, password, mailer.compose(settings.smtp, bytes(row["body"])))
+        except (KeyledgerError, mailer.MailFailed) as exc:
+            log.warning("alert mail %s: %s", row["delivery_id"], exc)
+            self.retry_later(row, str(exc), MAIL_ATTEMPTS)
+            return
+        self.outbox.delivered(row["delivery_id"], self.clock.now_ms())
+
+    def send_sample_mail(self) -> dict[str, Any]:
+        """`alerts test`: one sample mail now, through the configured SMTP server."""
+        settings = self.alerts.settings()
+        if settings.smtp is None:
+            return {"sent": False, "error": "SMTP is not configured (keyledger alerts smtp …)"}
+        now = self.clock.now_ms()
+        delivery_id = str(uuid.uuid4())
+        record = sample_record(now, "alert_test", "A sample alert from keyledger")
+        message = mailer.compose(settings.smtp, payload(delivery_id, record))
+        try:
+            mailer.send(settings.smtp, self.alerts.password(settings), message)
+        except (KeyledgerError, mailer.MailFailed) as exc:
+            return {"sent": False, "error": str(exc), "deliveryId": delivery_id}
+        return {"sent": True, "deliveryId": delivery_id, "to": list(settings.smtp.to)}
 
     def _failed(self, row: dict[str, Any], error: str) -> None:
         webhook_id = row["target"]

@@ -26,6 +26,7 @@ from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
 from interfaces.http.agent import AgentController, close_head_signal
+from interfaces.http.alerts_admin import AlertAdminController
 from interfaces.http.audit import AuditController
 from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.auditstream import AuditStreamController, StreamHub
@@ -180,6 +181,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             RotationAdminController,
             PointInTimeController,
             WebhookAdminController,
+            AlertAdminController,
         ],
         state=State({"trusted_proxies": trusted, "audit_streams": streams}),
         before_request=refuse_rewritten_peer,
