@@ -35,7 +35,7 @@ class SqlAlertStore:
         values["updated_ms"] = int(time.time() * 1000)
         found = conn.execute(select(alert_settings.c.name).where(alert_settings.c.name == ROW))
         if found.first() is None:
-            conn.execute(alert_settings.insert().values(name=ROW, actions="[]", **values))
+            conn.execute(alert_settings.insert().values({"name": ROW, "actions": "[]", **values}))
         else:
             conn.execute(
                 alert_settings.update().where(alert_settings.c.name == ROW).values(**values)
