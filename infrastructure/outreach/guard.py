@@ -12,7 +12,6 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from domain.errors import InvalidInput
 from domain.outreach import Address, Target, check_addresses, parse_url
 
 Resolve = Callable[[str, int], list[Any]]
@@ -45,5 +44,3 @@ class AddressGuard:
     def check(self, url: str) -> None:
         self.pin(url)
 
-
-__all__ = ["AddressGuard", "InvalidInput"]
