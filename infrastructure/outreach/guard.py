@@ -43,4 +43,3 @@ class AddressGuard:
 
     def check(self, url: str) -> None:
         self.pin(url)
-

@@ -33,6 +33,8 @@ from infrastructure.outreach.webhookstore import SqlWebhookStore
 log = logging.getLogger("keyledger.outreach")
 
 BACKOFF_CAP_MS = 3_600_000
+KEEP_SETTLED_MS = 7 * 86_400_000  # settled deliveries stay a week for `alerts status`
+PRUNE_EVERY_MS = 3_600_000
 MAIL_ATTEMPTS = 8  # then the mail is marked failed (visible in `alerts status`)
 Deliverer = Callable[[dict[str, Any]], None]
 
@@ -60,6 +62,7 @@ class OutreachJobs:
         self.lease_ms = lease_ms
         self.backoff_ms = backoff_ms
         self.alerts = alerts
+        self._pruned_ms = 0
         self.kinds: dict[str, Deliverer] = {WEBHOOK: self._webhook, EMAIL: self._email}
         self.deliver = dramatiq.Actor(
             self._deliver,
@@ -73,6 +76,10 @@ class OutreachJobs:
     def tick(self) -> int:
         """Leader only: enqueue what the logs hold, then hand out what is due."""
         self.follower.drain()
+        now = self.clock.now_ms()
+        if now - self._pruned_ms >= PRUNE_EVERY_MS:
+            self._pruned_ms = now
+            self.outbox.prune(now - KEEP_SETTLED_MS)
         due = self.outbox.lease_due(self.clock.now_ms(), self.lease_ms)
         for delivery_id in due:
             self.deliver.send(delivery_id)

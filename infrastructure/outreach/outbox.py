@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Engine
 
 from application.outbox import EMAIL, WEBHOOK, Delivery
@@ -169,6 +169,17 @@ class SqlOutbox:
 
     def hold(self, delivery_id: str, state: str = "held") -> None:
         self._set(delivery_id, state=state)
+
+    def prune(self, before_ms: int) -> int:
+        """Forget settled rows (delivered, failed, dropped) created before `before_ms`."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(outbox).where(
+                    outbox.c.state.in_(("delivered", "failed", "dropped")),
+                    outbox.c.created_ms < before_ms,
+                )
+            )
+        return int(gone.rowcount or 0)
 
     def recent(self, kind: str, limit: int = 20) -> list[dict[str, Any]]:
         query = (

@@ -107,3 +107,18 @@ def test_a_lease_hands_a_row_out_once_until_it_runs_out(services: Services) -> N
     assert box.lease_due(now + 5_001, 5_000) == first  # the holder died: out again
     box.delivered(first[0], now)
     assert box.lease_due(now + 60_000, 5_000) == []
+
+
+def test_settled_rows_are_pruned_pending_ones_kept(services: Services) -> None:
+    _subscribe(services)
+    box = SqlOutbox(services.projector.engine)
+    Follower(services.audit_source, box).step()
+    started = services.clock.now_ms()
+    _deletions(services, 2)
+    Follower(services.audit_source, box).drain()
+    now = services.clock.now_ms()
+    done, waiting = box.lease_due(now, 5_000)
+    box.delivered(done, now)
+    assert box.prune(started - 1) == 0  # younger than the cut-off
+    assert box.prune(now + 60_000) == 1
+    assert [r["delivery_id"] for r in _rows(services)] == [waiting]
