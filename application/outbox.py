@@ -59,14 +59,18 @@ class Follower:
         self.page = page
         self.new_id = new_id
 
-    def step(self) -> int:
-        """One page of records → deliveries; returns how many were enqueued.
+    def place(self) -> None:
+        """Where a store's first follower starts: the head of both logs, at start-up
+        (before any webhook or alert can be configured), so history is not replayed
+        to new destinations and nothing after start-up is skipped."""
+        if self.outbox.position() is None:
+            self.outbox.enqueue([], None, self.source.head())
 
-        The first run starts at the head of both logs: outreach begins when it is
-        first started, it does not replay the history to every destination."""
+    def step(self) -> int:
+        """One page of records → deliveries; returns how many were enqueued."""
         old = self.outbox.position()
         if old is None:
-            self.outbox.enqueue([], None, self.source.head())
+            self.place()
             return 0
         records = pending(self.source, old, self.page)
         if not records:

@@ -34,9 +34,11 @@ def build_outreach(
     guard = AddressGuard(settings.allow_loopback_webhooks)
     webhooks = Webhooks(store, guard, sealer, audit, clock, settings.allow_loopback_webhooks)
     alerts = Alerts(SqlAlertStore(engine), sealer, audit, clock)
+    follower = Follower(source, outbox)
+    follower.place()
     jobs = OutreachJobs(
         broker,
-        Follower(source, outbox),
+        follower,
         outbox,
         store,
         webhooks,
