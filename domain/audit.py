@@ -115,6 +115,15 @@ RECORD_ACTIONS: tuple[str, ...] = (
     "secret_read_denied",
     "agent_sync",
     "agent_denied",
+    "webhook_create",
+    "webhook_enable",
+    "webhook_disable",
+    "webhook_auto_disable",
+    "webhook_delete",
+    "webhook_test",
+    "alert_settings_update",
+    "alert_smtp_update",
+    "alert_test",
 )
 
 # Derived from the catalogue: one source of truth for severities.

@@ -112,6 +112,16 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("user_login", INFO, "Sessions", _U),
     ("user_logout", INFO, "Sessions", _U),
     ("session_revoke", LOW, "Sessions", _US),
+    # Integrations: webhooks and email alerts (where the audit log goes out)
+    ("webhook_create", MED, "Integrations", _U),
+    ("webhook_enable", MED, "Integrations", _U),
+    ("webhook_disable", MED, "Integrations", _U),
+    ("webhook_auto_disable", HIGH, "Integrations", _S),  # 10 failed deliveries in a row
+    ("webhook_delete", HIGH, "Integrations", _U),
+    ("webhook_test", INFO, "Integrations", _U),
+    ("alert_settings_update", MED, "Integrations", _U),
+    ("alert_smtp_update", MED, "Integrations", _U),
+    ("alert_test", INFO, "Integrations", _U),
 )
 
 CATALOGUE: tuple[CatalogueEntry, ...] = tuple(CatalogueEntry(*row) for row in _ROWS)

@@ -23,8 +23,16 @@ PROJECT = "proj_"
 SECRET = "sk_"  # noqa: S105 - an id prefix, not a password
 USER = "usr_"
 ROTATION = "rot_"
+WEBHOOK = "wh_"
 
-_KINDS = {VAULT: "Vault", PROJECT: "Project", SECRET: "Secret", USER: "User", ROTATION: "Rotation"}
+_KINDS = {
+    VAULT: "Vault",
+    PROJECT: "Project",
+    SECRET: "Secret",
+    USER: "User",
+    ROTATION: "Rotation",
+    WEBHOOK: "Webhook",
+}
 _PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 
 

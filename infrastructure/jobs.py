@@ -116,6 +116,7 @@ class RotationJobs:
         self.leader = leader
         self.catch_up = catch_up
         self._recent: dict[tuple[str, int], int] = {}
+        self.also: list[Callable[[], object]] = []  # other leader-only work (outreach)
         self.rotate_due = dramatiq.Actor(
             self._rotate_due,
             broker=broker,
@@ -142,6 +143,11 @@ class RotationJobs:
         if not self.leader.acquire():
             return 0
         self.catch_up()
+        for work in self.also:
+            try:
+                work()
+            except Exception as exc:  # one failing part must not stop the others
+                log.warning("scheduler: %s: %s", type(exc).__name__, exc)
         now = self.rotations.clock.now_ms()
         self._recent = {k: t for k, t in self._recent.items() if now - t < RECENT_TTL_MS}
         sent = 0

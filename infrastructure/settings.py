@@ -62,6 +62,9 @@ class Settings:
     checkpoint_records: int = 10_000  # sign the logs' heads after this many new records…
     checkpoint_seconds: int = 300  # …or this long after the last checkpoint, if any changed
     audit_streams: int = 32  # open live audit streams per server process (429 beyond)
+    allow_loopback_webhooks: bool = False  # http:// to 127.0.0.1/::1 (tests, local development)
+    outreach_lease_seconds: int = 60  # a delivery handed out and not settled by then is re-sent
+    outreach_backoff_ms: int = 2000  # first retry delay; doubles per attempt, capped at 1 h
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -83,6 +86,9 @@ class Settings:
             checkpoint_records=_positive(env, "KEYLEDGER_CHECKPOINT_RECORDS", 10_000),
             checkpoint_seconds=_positive(env, "KEYLEDGER_CHECKPOINT_SECONDS", 300),
             audit_streams=_positive(env, "KEYLEDGER_AUDIT_STREAMS", 32),
+            allow_loopback_webhooks=_flag(env, "KEYLEDGER_ALLOW_LOOPBACK_WEBHOOKS"),
+            outreach_lease_seconds=_positive(env, "KEYLEDGER_OUTREACH_LEASE_SECONDS", 60),
+            outreach_backoff_ms=_positive(env, "KEYLEDGER_OUTREACH_BACKOFF_MS", 2000),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("KEYLEDGER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

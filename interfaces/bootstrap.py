@@ -15,6 +15,7 @@ from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
 from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
+from application.alerts import Alerts
 from application.auditcheck import AuditVerifier
 from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
@@ -27,6 +28,7 @@ from application.reads import MachineReads
 from application.rotations import Rotations
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
+from application.webhooks import Webhooks
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.accessstore.whoread import SqlSecretReads
@@ -43,6 +45,8 @@ from infrastructure.eventstore.head import RecorderHead, SqliteHead
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlNonceStore
+from infrastructure.outreach.jobs import OutreachJobs
+from infrastructure.outreach.wiring import build_outreach
 from infrastructure.readmodels.auditsearch import AuditSearch, embedded_engine
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
@@ -91,6 +95,9 @@ class Services:
     checkpoints: Checkpoints
     project_trash: ProjectTrash
     audit_source: SqlAuditSource  # both logs after a cursor: the live stream reads here
+    webhooks: Webhooks
+    alerts: Alerts
+    outreach: OutreachJobs
 
     def close(self) -> None:
         self.jobs.close()
@@ -238,7 +245,13 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         projector.engine if settings.is_distributed else None,
         settings.data_dir / "scheduler.lock",
     )
-    jobs = RotationJobs(rotations, make_broker(settings.broker_url), leader, projector.catch_up)
+    broker = make_broker(settings.broker_url)
+    jobs = RotationJobs(rotations, broker, leader, projector.catch_up)
+    audit_source = SqlAuditSource(projector.engine, access.engine)
+    webhooks, alerts, outreach_actors = build_outreach(
+        settings, projector.engine, audit_source, envelope, ledger, clock, broker
+    )
+    jobs.also.append(outreach_actors.tick)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -265,7 +278,10 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         audit=audit_verifier(ledger, access, checkpoints),
         checkpoints=checkpoints,
         project_trash=ProjectTrash(ledger, read_models),
-        audit_source=SqlAuditSource(projector.engine, access.engine),
+        audit_source=audit_source,
+        webhooks=webhooks,
+        alerts=alerts,
+        outreach=outreach_actors,
     )
 
 

@@ -9,6 +9,7 @@ import typer
 
 from interfaces.cli import (
     agent,
+    alerts,
     auditexport,
     auditpit,
     auditquery,
@@ -20,6 +21,7 @@ from interfaces.cli import (
     projects,
     rotation,
     secrets,
+    webhooks,
 )
 from interfaces.cli import (
     audit as audit_cli,
@@ -41,6 +43,8 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
+app.add_typer(webhooks.app, name="webhook")
+app.add_typer(alerts.app, name="alerts")
 operator.register(app)
 local.register(app)
 audit_cli.register(audit)

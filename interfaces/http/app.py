@@ -26,6 +26,7 @@ from infrastructure.settings import Settings
 from interfaces.bootstrap import Services, build
 from interfaces.http import errors
 from interfaces.http.agent import AgentController, close_head_signal
+from interfaces.http.alerts_admin import AlertAdminController
 from interfaces.http.audit import AuditController
 from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.auditstream import AuditStreamController, StreamHub
@@ -38,6 +39,7 @@ from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.pointintime import PointInTimeController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
+from interfaces.http.webhooks_admin import WebhookAdminController
 
 log = logging.getLogger("keyledger")
 MAX_BODY = 1024 * 1024
@@ -178,6 +180,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             AgentController,
             RotationAdminController,
             PointInTimeController,
+            WebhookAdminController,
+            AlertAdminController,
         ],
         state=State({"trusted_proxies": trusted, "audit_streams": streams}),
         before_request=refuse_rewritten_peer,

@@ -108,3 +108,24 @@ class ManagedSecretBody(_Body):
     length: int = 32
     charset: str = "alphanumeric"
     note: str = ""
+
+
+class WebhookBody(_Body):
+    url: str
+    actions: list[str]
+
+
+class AlertActionsBody(_Body):
+    enabled_actions: list[str] | None = None
+    all_critical: bool = False
+    all_high: bool = False
+
+
+class SmtpBody(_Body):
+    host: str
+    port: int
+    sender: str = msgspec.field(name="from")
+    to: list[str]
+    security: str = "none"
+    user: str | None = None
+    password: str | None = None

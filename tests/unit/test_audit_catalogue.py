@@ -19,7 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("domain", "application", "infrastructure", "interfaces")
 RECORDING_CALLS = {"entry", "write", "submit", "record", "of", "AuditRecord"}
 ACTION_NAME = re.compile(r"^[a-z]+(_[a-z]+)+$")
-CATEGORIES = {"Vault", "Projects", "Secrets", "Machines", "Rotation", "Authentication", "Sessions"}
+CATEGORIES = {
+    "Vault",
+    "Projects",
+    "Secrets",
+    "Machines",
+    "Rotation",
+    "Authentication",
+    "Sessions",
+    "Integrations",
+}
 # Catalogued for records that nothing emits yet (kept: stores may hold them from before).
 NOT_EMITTED_TODAY = {"session_revoke", "trash_purge_expired"}
 

@@ -1,0 +1,1 @@
+"""Outreach: the outbox, webhook and alert settings, the SSRF guard and the senders."""
