@@ -111,6 +111,8 @@ class Rotations:
     ) -> RotationSchedule:
         """Attach a schedule to a secret, or change the one it has."""
         secret = self.ledger.secret(secret_id)
+        if secret.canary is not None:
+            raise InvalidInput(f"{secret_id} is a canary: its value never rotates")
         if policy.fields is not None:
             known = secret.field_names or ()
             unknown = [f for f in policy.fields if f not in known]
