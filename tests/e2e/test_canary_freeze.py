@@ -148,7 +148,7 @@ def test_a_canary_read_answers_then_freezes_everything(server: Server) -> None:
 def test_export_trips_a_canary_granted_beside_real_secrets(server: Server) -> None:
     s = setup(server, "exports")
     exported = sdk(s.reader).export()
-    assert exported["stripe-key"] == REAL and len(exported["aws-root-key"]) == 64
+    assert exported["STRIPE_KEY"] == REAL and len(exported["AWS_ROOT_KEY"]) == 64
     with pytest.raises(ApiError) as locked:
         sdk(s.other).get_secret(s.real)
     assert locked.value.http_status == 423
