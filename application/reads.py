@@ -182,7 +182,9 @@ class MachineReads:
         return self.finish_read(caller, value, verdict)
 
     def readable(self, machine: Machine, project_id: str | None = None) -> list[Secret]:
-        """Every secret this machine may read now (optionally in one project)."""
+        """Every secret this machine may read now (optionally in one project).
+
+        A grant in a frozen project makes the whole request 423: it touches that project."""
         out = []
         for secret_id in sorted(set(self.directory.machine_grants(machine.machine_id))):
             try:
@@ -193,10 +195,10 @@ class MachineReads:
             except NotFound:
                 continue
             _reason, error = self.gate.denial(machine, secret, project)
-            if isinstance(error, Locked) and project_id is not None:
-                raise error  # asked about a frozen project: say so (423)
+            if isinstance(error, Locked):
+                raise error
             if error is None:
-                out.append(secret)  # a frozen project elsewhere only hides its own secrets
+                out.append(secret)
         return out
 
     def list_secrets(self, caller: Caller, project_id: str | None = None) -> list[dict[str, Any]]:

@@ -160,6 +160,8 @@ class Rotations:
     def rotate_now(self, secret_id: str, audit: AuditStamp) -> dict[str, Any]:
         """Managed: issue the pending rotation now (the saga). Else a new version now."""
         secret = self.ledger.secret(secret_id)
+        if secret.canary is not None:
+            raise InvalidInput(f"{secret_id} is a canary: its value never rotates")
         schedule = self._find_schedule(secret_id)
         if schedule is not None and schedule.managed is not None:
             pending = self._issue(schedule, secret, audit, "rotate now")

@@ -113,6 +113,10 @@ def test_a_canary_read_answers_then_freezes_everything(server: Server) -> None:
     with pytest.raises(ApiError) as locked:
         reader.get_secret(s.real)
     assert locked.value.http_status == 423
+    for touch in (reader.list_secrets, reader.export, sdk(s.other).export):
+        with pytest.raises(ApiError) as listing:
+            touch()
+        assert listing.value.http_status == 423
     with pytest.raises(ApiError) as locked_canary:
         reader.get_secret(s.canary)  # the canary itself is in the frozen project
     assert locked_canary.value.http_status == 423
