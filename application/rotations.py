@@ -187,8 +187,11 @@ class Rotations:
             secret = self.ledger.secret(secret_id)
         except NotFound:
             return "gone"
-        if secret.in_trash or self.ledger.project(secret.project_id, in_trash=True).in_trash:
+        project = self.ledger.project(secret.project_id, in_trash=True)
+        if secret.in_trash or project.in_trash:
             return "in trash"
+        if project.frozen:
+            return "frozen"  # waits: its agent is refused (423) until an operator unfreezes
         stamp = AuditStamp.system("scheduled rotation")
         if schedule.managed is not None:
             pending = self._issue(schedule, secret, stamp, "schedule")
