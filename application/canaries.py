@@ -66,8 +66,12 @@ class Tripwire:
         detail = f"froze {', '.join(frozen)}" if frozen else "no new freeze"
         self.record(caller, secret, project, detail)
 
-    def record(self, caller: Caller, secret: Secret, project: Project, detail: str) -> None:
-        """Queued unkeyed; the writer commits in order, so it lands before the read's."""
+    def record(
+        self, caller: Caller, secret: Secret, project: Project, detail: str, *, wait: bool = False
+    ) -> None:
+        """Queued unkeyed; the writer commits in order, so it lands before the read's.
+
+        `wait`: no read record follows (a refusal), so wait for this one's commit."""
         entry = self.records.entry(
             "canary_triggered",
             caller.stamp(detail),
@@ -75,7 +79,9 @@ class Tripwire:
             project_id=project.project_id,
             secret_version=secret.current.number,
         )
-        self.records.submit_record(PendingRecord(Decision(entry)))
+        future = self.records.submit_record(PendingRecord(Decision(entry)))
+        if wait:
+            future.result(timeout=30)
 
     def _related(self, project: Project) -> list[str]:
         """Projects sharing a machine with this one (members from the aggregate)."""

@@ -88,7 +88,9 @@ class MachineReads:
         except Locked:
             secret, project = self.cache.secret_and_project(secret_id)
             if secret.armed_canary and caller.machine.machine_id in secret.grants:
-                self.tripwire.record(caller, secret, project, "refused: project is frozen")
+                self.tripwire.record(
+                    caller, secret, project, "refused: project is frozen", wait=True
+                )
             raise
 
     def finish_read(self, caller: Caller, value: str, verdict: Verdict) -> str:
