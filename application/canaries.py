@@ -49,8 +49,11 @@ class Tripwire:
         self.records = records
         self.directory = directory
 
-    def trip(self, caller: Caller, secret: Secret, project: Project) -> None:
-        """Freeze first (durable before the answer exists), then queue the record."""
+    def trip(self, caller: Caller, secret: Secret, project: Project) -> bool:
+        """Freeze first (durable before the answer exists), then queue the record.
+
+        True when this trip froze the canary's own project: only that read may still be
+        answered past the freeze (a later one, or one that lost the race, gets 423)."""
         options = secret.canary or CanaryOptions()
         machine_id = caller.machine.machine_id
         targets = [project.project_id] if options.freeze_project else []
@@ -65,6 +68,7 @@ class Tripwire:
             frozen = self.freezes.freeze_quietly(targets, stamp)
         detail = f"froze {', '.join(frozen)}" if frozen else "no new freeze"
         self.record(caller, secret, project, detail)
+        return project.project_id in frozen
 
     def record(
         self, caller: Caller, secret: Secret, project: Project, detail: str, *, wait: bool = False

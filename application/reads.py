@@ -67,11 +67,9 @@ class MachineReads:
 
         The record is re-decided at commit if the ledger moved since `caller.head`.
         An armed canary trips here, after the gate and before the value is opened; the
-        read that tripped it is re-decided as if its own freeze were not there."""
+        read whose trip froze the project is re-decided as if that freeze were not there."""
         secret, project = self._checked(caller, secret_id)
-        tripped = secret.armed_canary
-        if tripped:
-            self.tripwire.trip(caller, secret, project)
+        tripped = secret.armed_canary and self.tripwire.trip(caller, secret, project)
         value = self.ledger.open_current(secret, project)
         record = PendingRecord(
             self._read_decision(caller, secret, project, key),

@@ -180,7 +180,7 @@ def test_two_machines_at_once_freeze_once_and_trip_twice(server: Server) -> None
         t.start()
     for t in threads:
         t.join()
-    assert 200 in statuses and set(statuses) <= {200, 423}, statuses
+    assert sorted(statuses) == [200, 423], statuses  # the freeze's winner answered
     assert len(entries(server.op, "project_freeze", projectId=s.project)) == 1
     trips = entries(server.op, "canary_triggered", secretId=s.canary)
     assert {t["machineId"] for t in trips} == {s.reader.machine_id, s.other.machine_id}
