@@ -227,3 +227,34 @@ def test_freeze_by_hand_and_bad_input(server: Server) -> None:
     assert len(frozen) == 1 and frozen[0]["actorKind"] == "user"
     op.post(f"/v1/admin/projects/{s.project}/unfreeze")
     assert sdk(s.other).get_secret(s.real) == REAL
+
+
+def test_a_frozen_project_refuses_its_managed_secret_agent(server: Server) -> None:
+    op, live = server.op, server.live
+    project = op.project("managed")
+    body = {
+        "name": "pg-app",
+        "provider": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": "postgres",
+        "adminUser": "postgres",
+        "adminPass": "unused-here",
+        "username": "app_user_canary",
+        "intervalSeconds": 3600,
+    }
+    managed = op.post(f"/v1/admin/projects/{project}/managed-secrets", body, expect=201)["id"]
+    agent = register_machine(live, op, "managed-agent", project_id=project, grants=(managed,))
+    op.set_agent(managed, agent.machine_id)
+    config = f"/v1/secret/{managed}/sync-config"
+    assert signed(live, agent, "GET", config).send().status_code == 200
+
+    live.ok("project", "freeze", project)
+    refused = signed(live, agent, "GET", config).send()
+    assert refused.status_code == 423 and set(refused.json()) == {"error"}
+    beat = signed(
+        live, agent, "POST", f"/v1/secret/{managed}/agent/heartbeat", {"status": "healthy"}
+    )
+    assert beat.send().status_code == 423
+    live.ok("project", "unfreeze", project)
+    assert signed(live, agent, "GET", config).send().status_code == 200
