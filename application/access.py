@@ -241,10 +241,15 @@ class MachineGate:
         return secret, project
 
     @staticmethod
-    def denial(machine: Machine, secret: Secret, project: Project) -> tuple[str, Exception | None]:
+    def denial(
+        machine: Machine, secret: Secret, project: Project, *, thawed: bool = False
+    ) -> tuple[str, Exception | None]:
+        """Why this machine may not read this secret now ("", None: it may).
+
+        `thawed`: the read that tripped a canary re-decided after its own freeze."""
         if secret.in_trash:
             return "secret is in the trash", NotFound(f"Secret {secret.secret_id} not found")
-        if project.frozen:
+        if project.frozen and not thawed:
             return "project is frozen", Locked("Project is frozen")
         if machine.machine_id not in project.machines:
             return "machine not in project", Forbidden("Machine is not in this secret's project")

@@ -32,7 +32,7 @@ from domain.secret import (
     validate_secret_name,
     validate_value_size,
 )
-from domain.values import SecretType, SecretVersion, generate_value
+from domain.values import CanaryOptions, SecretType, SecretVersion, generate_value
 from domain.vault import Vault
 
 
@@ -210,12 +210,17 @@ class Ledger(Application[UUID]):
         fields: Mapping[str, str] | None = None,
         note: str = "",
         managed: bool = False,
+        canary: CanaryOptions | None = None,
     ) -> tuple[SecretNameClaim, Secret, Project]:
-        """A new secret and its name claim, not yet saved (callers may add aggregates)."""
+        """A new secret and its name claim, not yet saved (callers may add aggregates).
+
+        With `canary` the secret is a tripwire of type canary (its value given here)."""
         project = self.project(project_id)
         name = validate_secret_name(name)
         note = validate_note(note)
         plaintext, secret_type, field_names = self._encode_value(value, fields)
+        if canary is not None:
+            secret_type = SecretType.CANARY
         secret_id = ids.new_public_id(ids.SECRET)
         claim = self._claim_name(project_id, name, secret_id, audit)
         version = self._sealed_version(project, secret_id, 1, plaintext, field_names)
@@ -229,6 +234,7 @@ class Ledger(Application[UUID]):
             first_version=version,
             audit=audit,
             managed=managed,
+            canary=canary,
         )
         return claim, secret, project
 

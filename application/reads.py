@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.access import Caller, MachineGate
 from application.accesslog import Decision, PendingRecord, Verdict
+from application.canaries import Tripwire
 from application.ledger import Ledger
 from application.ports import FetchLog
 from domain.allowlist import ip_allowed
@@ -45,9 +46,15 @@ def field_names(secret: Secret) -> str | None:
 
 class MachineReads:
     def __init__(
-        self, ledger: Ledger, gate: MachineGate, directory: MachineDirectory, fetches: FetchLog
+        self,
+        ledger: Ledger,
+        gate: MachineGate,
+        directory: MachineDirectory,
+        fetches: FetchLog,
+        tripwire: Tripwire,
     ) -> None:
         self.ledger = ledger
+        self.tripwire = tripwire
         self.gate = gate
         self.directory = directory
         self.fetches = fetches
@@ -58,16 +65,31 @@ class MachineReads:
     ) -> tuple[str, PendingRecord]:
         """Check and decrypt now; the answer waits for the record's commit (`finish_read`).
 
-        The record is re-decided at commit if the ledger moved since `caller.head`."""
-        secret, project = self.gate.check_secret(caller, secret_id)
+        The record is re-decided at commit if the ledger moved since `caller.head`.
+        An armed canary trips here, after the gate and before the value is opened; the
+        read whose trip froze the project is re-decided as if that freeze were not there."""
+        secret, project = self._checked(caller, secret_id)
+        tripped = secret.armed_canary and self.tripwire.trip(caller, secret, project)
         value = self.ledger.open_current(secret, project)
         record = PendingRecord(
             self._read_decision(caller, secret, project, key),
             decided_head=caller.head,
-            recheck=lambda head: self._redecide(caller, secret_id, secret, key, head),
+            recheck=lambda head: self._redecide(caller, secret_id, secret, key, head, tripped),
         )
         self.gate.records.submit_record(record)
         return value, record
+
+    def _checked(self, caller: Caller, secret_id: str) -> tuple[Secret, Project]:
+        """The gate's answer; an armed canary touched in a frozen project is still a trip."""
+        try:
+            return self.gate.check_secret(caller, secret_id)
+        except Locked:
+            secret, project = self.cache.secret_and_project(secret_id)
+            if secret.armed_canary and caller.machine.machine_id in secret.grants:
+                self.tripwire.record(
+                    caller, secret, project, "refused: project is frozen", wait=True
+                )
+            raise
 
     def finish_read(self, caller: Caller, value: str, verdict: Verdict) -> str:
         if not verdict.written:
@@ -99,7 +121,13 @@ class MachineReads:
         return Decision(entry, subject=(secret, project) if redone else None)
 
     def _redecide(
-        self, caller: Caller, secret_id: str, decided: Secret, key: str | None, head: object
+        self,
+        caller: Caller,
+        secret_id: str,
+        decided: Secret,
+        key: str | None,
+        head: object,
+        tripped: bool = False,
     ) -> Decision | None:
         """The same checks against the ledger at `head` (a commit landed meanwhile)."""
         self.cache.sync(head)
@@ -137,7 +165,7 @@ class MachineReads:
         except NotFound as missing:
             stamp = caller.stamp(f"no such secret {secret_id[:40]!r}")
             return Decision(records.entry("secret_read_denied", stamp, key=key), missing)
-        reason, error = self.gate.denial(machine, secret, project)
+        reason, error = self.gate.denial(machine, secret, project, thawed=tripped)
         if error is not None:
             stamp = caller.stamp(reason)
             entry = records.entry("secret_read_denied", stamp, secret.secret_id, key)
@@ -154,7 +182,9 @@ class MachineReads:
         return self.finish_read(caller, value, verdict)
 
     def readable(self, machine: Machine, project_id: str | None = None) -> list[Secret]:
-        """Every secret this machine may read now (optionally in one project)."""
+        """Every secret this machine may read now (optionally in one project).
+
+        A grant in a frozen project makes the whole request 423: it touches that project."""
         out = []
         for secret_id in sorted(set(self.directory.machine_grants(machine.machine_id))):
             try:
@@ -165,10 +195,10 @@ class MachineReads:
             except NotFound:
                 continue
             _reason, error = self.gate.denial(machine, secret, project)
-            if isinstance(error, Locked) and project_id is not None:
-                raise error  # asked about a frozen project: say so (423)
+            if isinstance(error, Locked):
+                raise error
             if error is None:
-                out.append(secret)  # a frozen project elsewhere only hides its own secrets
+                out.append(secret)
         return out
 
     def list_secrets(self, caller: Caller, project_id: str | None = None) -> list[dict[str, Any]]:
@@ -183,6 +213,11 @@ class MachineReads:
         ]
 
     def export(self, caller: Caller, project_id: str | None) -> list[dict[str, Any]]:
+        """Every readable value. Armed canaries among them trip before any is opened."""
+        readable = self.readable(caller.machine, project_id)
+        for secret in readable:
+            if secret.armed_canary:
+                self.tripwire.trip(caller, secret, self.cache.project(secret.project_id))
         return [
             {
                 "id": s.secret_id,
@@ -190,7 +225,7 @@ class MachineReads:
                 "value": self._reveal(caller, s, self.cache.project(s.project_id), None),
                 "fieldNames": field_names(s),
             }
-            for s in self.readable(caller.machine, project_id)
+            for s in readable
         ]
 
     def poll(self, caller: Caller, watch: list[str]) -> dict[str, dict[str, str]]:
@@ -261,7 +296,7 @@ class MachineReads:
                     "projectName": self.cache.project(s.project_id).name,
                     "applicationId": None,
                     "applicationName": None,
-                    "type": s.secret_type.value,
+                    "type": s.secret_type.machine_facing,
                 }
             )
         return out

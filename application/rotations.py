@@ -111,6 +111,8 @@ class Rotations:
     ) -> RotationSchedule:
         """Attach a schedule to a secret, or change the one it has."""
         secret = self.ledger.secret(secret_id)
+        if secret.canary is not None:
+            raise InvalidInput(f"{secret_id} is a canary: its value never rotates")
         if policy.fields is not None:
             known = secret.field_names or ()
             unknown = [f for f in policy.fields if f not in known]
@@ -158,6 +160,8 @@ class Rotations:
     def rotate_now(self, secret_id: str, audit: AuditStamp) -> dict[str, Any]:
         """Managed: issue the pending rotation now (the saga). Else a new version now."""
         secret = self.ledger.secret(secret_id)
+        if secret.canary is not None:
+            raise InvalidInput(f"{secret_id} is a canary: its value never rotates")
         schedule = self._find_schedule(secret_id)
         if schedule is not None and schedule.managed is not None:
             pending = self._issue(schedule, secret, audit, "rotate now")
@@ -183,8 +187,11 @@ class Rotations:
             secret = self.ledger.secret(secret_id)
         except NotFound:
             return "gone"
-        if secret.in_trash or self.ledger.project(secret.project_id, in_trash=True).in_trash:
+        project = self.ledger.project(secret.project_id, in_trash=True)
+        if secret.in_trash or project.in_trash:
             return "in trash"
+        if project.frozen:
+            return "frozen"  # waits: its agent is refused (423) until an operator unfreezes
         stamp = AuditStamp.system("scheduled rotation")
         if schedule.managed is not None:
             pending = self._issue(schedule, secret, stamp, "schedule")

@@ -16,7 +16,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.audit import ActorKind, AuditStamp
 from domain.rotation import ManagedSpec, PendingRotation, RotationPolicy
-from domain.values import Charset, SealedValue, SecretType, SecretVersion
+from domain.values import CanaryOptions, Charset, SealedValue, SecretType, SecretVersion
 
 
 class BytesAsBase64(Transcoding):
@@ -75,6 +75,17 @@ class SealedValueAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> SealedValue:
         return SealedValue(**data)
+
+
+class CanaryOptionsAsDict(Transcoding):
+    type = CanaryOptions
+    name = "canary_options"
+
+    def encode(self, obj: CanaryOptions) -> dict[str, Any]:
+        return asdict(obj)
+
+    def decode(self, data: dict[str, Any]) -> CanaryOptions:
+        return CanaryOptions(**data)
 
 
 class SecretVersionAsDict(Transcoding):
@@ -152,6 +163,7 @@ def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:
         AuditStampAsDict(),
         SealedValueAsDict(),
         SecretVersionAsDict(),
+        CanaryOptionsAsDict(),
         RotationPolicyAsDict(),
         ManagedSpecAsDict(),
         PendingRotationAsDict(),

@@ -65,6 +65,9 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("project_delete", HIGH, "Projects", _U),
     ("project_restore", HIGH, "Projects", _U),
     ("project_purge", HIGH, "Projects", _US),  # the sweep purges after 30 days
+    # A canary's trip freezes as SYSTEM (the stamp names the reading machine).
+    ("project_freeze", HIGH, "Projects", _US),
+    ("project_unfreeze", HIGH, "Projects", _U),
     # Secrets
     ("secret_create", INFO, "Secrets", _U),
     ("secret_update", MED, "Secrets", _U),
@@ -79,6 +82,10 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("trash_purge_expired", MED, "Secrets", _S),
     ("permission_grant", MED, "Secrets", _U),
     ("permission_revoke", MED, "Secrets", _U),
+    # Canaries: tripwire secrets. A trip is recorded per read, with machine and IP.
+    ("canary_triggered", Severity.CRITICAL, "Secrets", _MA),
+    ("canary_arm", MED, "Secrets", _U),
+    ("canary_disarm", HIGH, "Secrets", _U),
     # Machines
     ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL)),
     ("machine_approve", MED, "Machines", _U),

@@ -114,6 +114,28 @@ class Project(Aggregate):
     def _machine_removed(self, machine_id: str, audit: AuditStamp) -> None:
         self.machines = self.machines - {machine_id}
 
+    # -- freeze: every machine request touching a frozen project is refused (423) --
+
+    def freeze(self, audit: AuditStamp) -> None:
+        self.require_live()
+        if self.frozen:
+            raise Conflict(f"Project {self.project_id} is already frozen")
+        self._frozen(audit)
+
+    @event("Frozen", topic="keyledger.project.Frozen")
+    def _frozen(self, audit: AuditStamp) -> None:
+        self.frozen = True
+
+    def unfreeze(self, audit: AuditStamp) -> None:
+        self.require_live()
+        if not self.frozen:
+            raise Conflict(f"Project {self.project_id} is not frozen")
+        self._unfrozen(audit)
+
+    @event("Unfrozen", topic="keyledger.project.Unfrozen")
+    def _unfrozen(self, audit: AuditStamp) -> None:
+        self.frozen = False
+
     # -- trash and crypto-shredding ----------------------------------------------
 
     def delete(self, at_ms: int, audit: AuditStamp) -> None:

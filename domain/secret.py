@@ -6,6 +6,7 @@ state, because they run again on every replay.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -13,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from domain import ids
 from domain.audit import AuditStamp
 from domain.errors import Conflict, InvalidInput, NotFound
-from domain.values import SecretType, SecretVersion
+from domain.values import CanaryOptions, SecretType, SecretVersion
 
 MAX_NAME = 255
 MAX_VALUE_BYTES = 12 * 1024
@@ -82,8 +83,10 @@ class Secret(Aggregate):
         first_version: SecretVersion,
         audit: AuditStamp,
         managed: bool = False,
+        canary: CanaryOptions | None = None,
     ) -> None:
         self.secret_id = secret_id
+        self.canary = canary  # set only for SecretType.CANARY
         self.managed = managed  # the rotation schedule owns every value
         self.project_id = project_id
         self.name = name
@@ -104,6 +107,11 @@ class Secret(Aggregate):
     @property
     def in_trash(self) -> bool:
         return self.deleted_at_ms is not None
+
+    @property
+    def armed_canary(self) -> bool:
+        """A read of this secret is a tripwire: freeze, record, still answer."""
+        return self.canary is not None and self.canary.armed
 
     def find_version(self, number: int) -> SecretVersion:
         for version in self.versions:
@@ -244,6 +252,31 @@ class Secret(Aggregate):
     def _purged(self, audit: AuditStamp) -> None:
         self.purged = True
         self.versions = self.versions[-1:]  # history is gone; its keys are shredded
+
+    # -- canary arming (idempotent: arming an armed canary changes nothing) -------
+
+    def set_armed(self, armed: bool, audit: AuditStamp) -> bool:
+        """Arm or disarm a canary; False (and no event) when it already is."""
+        self._require_live()
+        if self.canary is None:
+            raise InvalidInput(f"{self.secret_id} is not a canary secret")
+        if self.canary.armed == armed:
+            return False
+        if armed:
+            self._canary_armed(audit)
+        else:
+            self._canary_disarmed(audit)
+        return True
+
+    @event("CanaryArmed", topic="keyledger.secret.CanaryArmed")
+    def _canary_armed(self, audit: AuditStamp) -> None:
+        assert self.canary is not None
+        self.canary = replace(self.canary, armed=True)
+
+    @event("CanaryDisarmed", topic="keyledger.secret.CanaryDisarmed")
+    def _canary_disarmed(self, audit: AuditStamp) -> None:
+        assert self.canary is not None
+        self.canary = replace(self.canary, armed=False)
 
     # -- grants ----------------------------------------------------------------
 

@@ -19,6 +19,12 @@ from domain.errors import InvalidInput
 class SecretType(Enum):
     STANDARD = "standard"
     STRUCTURED = "structured"
+    CANARY = "canary"  # a tripwire: machines see it as "standard"
+
+    @property
+    def machine_facing(self) -> str:
+        """The type a machine is told: a canary must look like any standard secret."""
+        return SecretType.STANDARD.value if self is SecretType.CANARY else self.value
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,15 @@ class SecretVersion:
     field_names: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class CanaryOptions:
+    """What a canary does when a granted machine reads it (product defaults)."""
+
+    armed: bool = True
+    freeze_project: bool = True
+    freeze_related: bool = False  # also projects sharing a machine with this one
+
+
 class Charset(str, Enum):
     SYMBOLS = "symbols"
     ALPHANUMERIC = "alphanumeric"
@@ -53,6 +68,7 @@ _CHARSETS = {
 }
 
 DEFAULT_LENGTH = 32
+CANARY_LENGTH = 64
 
 
 def generate_value(length: int = DEFAULT_LENGTH, charset: Charset = Charset.SYMBOLS) -> str:

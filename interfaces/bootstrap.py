@@ -17,8 +17,10 @@ from application.accounts import OperatorAccounts
 from application.agentbinding import AgentBinding
 from application.alerts import Alerts
 from application.auditcheck import AuditVerifier
+from application.canaries import Canaries, Tripwire
 from application.checkpoints import Checkpoints
 from application.failures import AuthFailures
+from application.freezes import ProjectFreezes
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.pointintime import PointInTime
@@ -80,6 +82,8 @@ class Services:
     machines: MachineRegistry
     gate: MachineGate
     reads: MachineReads
+    canaries: Canaries
+    freezes: ProjectFreezes
     nonces: SqlNonceStore
     access: SqlAccessStore
     records: RecordWriter
@@ -252,6 +256,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         settings, projector.engine, audit_source, envelope, ledger, clock, broker
     )
     jobs.also.append(outreach_actors.tick)
+    freezes = ProjectFreezes(ledger)
+    tripwire = Tripwire(ledger, freezes, records, read_models)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -263,7 +269,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         clock=clock,
         machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
         gate=gate,
-        reads=MachineReads(ledger, gate, read_models, access),
+        reads=MachineReads(ledger, gate, read_models, access, tripwire),
+        canaries=Canaries(ledger, read_models, SqlSecretReads(access.engine)),
+        freezes=freezes,
         nonces=nonces,
         access=access,
         records=records,

@@ -13,6 +13,7 @@ from application.pointintime import ReadTally
 from infrastructure.accessstore.tables import access_records
 
 READ_ACTION = "secret_read"
+TRIP_ACTION = "canary_triggered"
 
 
 class SqlSecretReads:
@@ -36,3 +37,13 @@ class SqlSecretReads:
                 ReadTally(str(row[0]), int(row[1]), int(row[2]), int(row[3]))
                 for row in conn.execute(query)
             ]
+
+    def trips(self, secret_id: str) -> tuple[int, int | None]:
+        """A canary's fire count and last trip (ms), from its `canary_triggered` records."""
+        r = access_records.c
+        query = select(func.count(), func.max(r.timestamp_ms)).where(
+            r.secret_id == secret_id, r.action == TRIP_ACTION
+        )
+        with self.engine.connect() as conn:
+            count, last = conn.execute(query).one()
+        return int(count), int(last) if last is not None else None

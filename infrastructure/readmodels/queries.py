@@ -220,6 +220,14 @@ class ReadModels:
                 )
             ]
 
+    def canary_ids(self, project_id: str | None = None) -> list[str]:
+        t = secrets_table.c
+        query = select(t.secret_id).where(t.type == "canary").order_by(t.project_id, t.name)
+        if project_id is not None:
+            query = query.where(t.project_id == project_id)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
     def machine_projects(self, machine_id: str) -> list[str]:
         with self.engine.connect() as conn:
             return [

@@ -14,6 +14,7 @@ from interfaces.cli import (
     auditpit,
     auditquery,
     audittail,
+    canaries,
     host,
     local,
     machines,
@@ -40,6 +41,7 @@ audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
 
 app.add_typer(projects.app, name="project")
 app.add_typer(secrets.app, name="secret")
+app.add_typer(canaries.app, name="canary")
 app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")

@@ -101,6 +101,25 @@ app.command(
 )(_trash_life("purge", lambda pid, _r: f"{pid} purged: its key is destroyed."))
 
 
+def _freeze(verb: str, done: str) -> Any:
+    def command(project_id: ProjectId, server: Server = None, json_out: Json = False) -> None:
+        result = Api(server).post(f"/v1/admin/projects/{project_id}/{verb}")
+        if json_out:
+            emit_json(result)
+        else:
+            say(f"{project_id} {done}.")
+
+    return command
+
+
+app.command(
+    "freeze", help="Freeze a project: every machine request touching it answers 423 Locked."
+)(_freeze("freeze", "frozen: machines are refused (423) until you unfreeze it"))
+app.command("unfreeze", help="Unfreeze a project: machines may read again (canaries stay armed).")(
+    _freeze("unfreeze", "unfrozen")
+)
+
+
 @app.command("trash")
 def trash(server: Server = None, json_out: Json = False) -> None:
     """List projects in the trash and when each is purged."""

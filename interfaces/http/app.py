@@ -30,6 +30,7 @@ from interfaces.http.alerts_admin import AlertAdminController
 from interfaces.http.audit import AuditController
 from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.auditstream import AuditStreamController, StreamHub
+from interfaces.http.canaries import CanaryController
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
 from interfaces.http.hotpath import FastSecretRead
@@ -174,6 +175,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             AuditAdminController,
             AuditStreamController,
             VaultController,
+            CanaryController,
             MachineAdminController,
             EnrollController,
             MachineController,

@@ -41,6 +41,16 @@ class SecretBody(_Body):
     note: str = ""
 
 
+class CanaryBody(_Body):
+    """Product option names (`enabled` = armed); the value is always server-generated."""
+
+    project_id: str
+    name: str
+    enabled: bool = True
+    trigger_freeze_project: bool = True
+    trigger_freeze_related_projects: bool = False
+
+
 class ReplaceBody(_Body):
     value: str | None = None
     fields: dict[str, str] | None = None

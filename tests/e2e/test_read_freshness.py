@@ -144,3 +144,43 @@ def test_change_through_one_server_bites_on_the_next_read_through_another(
         # Audited before answered: the record is there the moment the refusal is.
         from_here = [e for e in pair.op.audit(limit=1000) if e["sourceIp"] == source]
         assert any(records_refusal(e, pair, change, machine) for e in from_here), from_here
+
+
+def test_a_canary_trip_through_one_server_bites_on_the_next_read_through_another(
+    pair: Pair,
+) -> None:
+    """The freeze a canary read makes on B refuses the next read on A, and a freeze or
+    unfreeze by hand through A is seen by B's very next read."""
+    for round_ in range(ROUNDS):
+        source = f"127.0.9.{round_ + 10}"
+        project = pair.op.project(f"canary-{round_}")
+        real = pair.op.secret(project, "stripe-key", VALUE)
+        body = {"projectId": project, "name": "aws-root-key"}
+        canary = pair.op.post("/v1/admin/canaries", body, expect=201)["id"]
+        intruder = register_machine(
+            pair.a, pair.op, f"intruder-{round_}", project_id=project, grants=(real, canary)
+        )
+        worker = register_machine(
+            pair.a, pair.op, f"worker-{round_}", project_id=project, grants=(real,)
+        )
+        warm = send_from(signed(pair.a, worker, "GET", f"/v1/secret/{real}"), source)
+        assert warm.status_code == 200, warm.text  # A has the project warm, unfrozen
+
+        tripped = send_from(signed(pair.b, intruder, "GET", f"/v1/secret/{canary}"), source)
+        assert tripped.status_code == 200 and len(tripped.json()["value"]) == 64
+        refused = send_from(signed(pair.a, worker, "GET", f"/v1/secret/{real}"), source)
+        assert refused.status_code == 423, (round_, refused.text)
+        assert set(refused.json()) == {"error"} and VALUE not in refused.text
+
+        pair.op.post(f"/v1/admin/projects/{project}/unfreeze")  # through A
+        again = send_from(signed(pair.b, worker, "GET", f"/v1/secret/{real}"), source)
+        assert again.status_code == 200, (round_, again.text)
+        pair.op.post(f"/v1/admin/projects/{project}/freeze")  # through A
+        frozen = send_from(signed(pair.b, worker, "GET", f"/v1/secret/{real}"), source)
+        assert frozen.status_code == 423, (round_, frozen.text)
+        freezes = [
+            e
+            for e in pair.op.audit(limit=1000)
+            if e["action"] == "project_freeze" and e["projectId"] == project
+        ]
+        assert sorted(e["actorKind"] for e in freezes) == ["system", "user"]

@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from domain.audit import AuditStamp
+from domain.errors import InvalidInput
 from domain.managed import Connection, ProviderType
 from domain.rotation import RotationPolicy
 from domain.values import Charset
@@ -111,6 +112,29 @@ def test_a_job_run_twice_rotates_once(services: Services) -> None:
     assert services.rotations.run_due(secret.secret_id, due).startswith("version")
     assert services.rotations.run_due(secret.secret_id, due) == "not due"
     assert services.ledger.secret(secret.secret_id).current.number == 2
+
+
+def test_a_frozen_project_s_rotation_waits_until_unfrozen(services: Services) -> None:
+    clock = _wire(services)
+    project = services.ledger.create_project("frozen", "", OPERATOR)
+    secret = services.ledger.create_secret(project.project_id, "s", OPERATOR, value="v1")
+    schedule = services.rotations.set_schedule(secret.secret_id, RotationPolicy(300), OPERATOR)
+    services.freezes.freeze(project.project_id, OPERATOR)
+    clock.advance(301)
+    due = schedule.next_due_ms
+    assert services.rotations.run_due(secret.secret_id, due) == "frozen"
+    assert services.ledger.secret(secret.secret_id).current.number == 1
+    services.freezes.unfreeze(project.project_id, OPERATOR)
+    assert services.rotations.run_due(secret.secret_id, due).startswith("version")
+
+
+def test_canaries_never_rotate(services: Services) -> None:
+    project = services.ledger.create_project("canaries", "", OPERATOR)
+    canary = services.canaries.create(project.project_id, "aws-root-key", OPERATOR)
+    with pytest.raises(InvalidInput, match="canary"):
+        services.rotations.set_schedule(canary.secret_id, RotationPolicy(300), OPERATOR)
+    with pytest.raises(InvalidInput, match="canary"):
+        services.rotations.rotate_now(canary.secret_id, OPERATOR)
 
 
 def _managed(services: Services) -> str:

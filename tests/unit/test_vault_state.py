@@ -159,6 +159,23 @@ def test_each_gate_condition_fails_in_turn(scripted: Any) -> None:
     }
 
 
+def test_a_freeze_is_folded_and_refuses_until_unfrozen(scripted: Any) -> None:
+    h, a = scripted
+    project, secret, m1 = a["project"], a["secret"], a["m1"]
+    secret.grant(m1.machine_id, STAMP)
+    granted = h.record(secret)  # 10
+    project.freeze(STAMP)
+    frozen = h.record(project)  # 11
+    project.unfreeze(STAMP)
+    thawed = h.record(project)  # 12
+    assert verdicts(h, granted)["web-1"] is None
+    assert verdicts(h, frozen)["web-1"] == "project is frozen"
+    assert as_of(fold(h.events, h.at(frozen)))["frozenProjects"] == ["proj_aaaaaaaaaa"]
+    assert as_of(fold(h.events, h.at(frozen)))["projects"][0]["frozen"] is True
+    assert verdicts(h, thawed)["web-1"] is None
+    assert as_of(fold(h.events, h.at(thawed)))["frozenProjects"] == []
+
+
 def test_a_late_event_cuts_its_aggregate_only(scripted: Any) -> None:
     """Log order is commit order: an event committed after a later-stamped one of the
     same aggregate (clock skew) must not be applied past the gap."""
