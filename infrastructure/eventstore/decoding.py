@@ -17,11 +17,18 @@ out-of-range floats rather than guess), an unregistered tag. See ADR 0018.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from enum import Enum
+from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, find_id_convertor
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Transcoding,
+    find_id_convertor,
+)
 from eventsourcing.utils import resolve_topic
 
 # Tags whose decoded values are immutable and repeat across events: safe to share.
@@ -36,52 +43,32 @@ class _Unknown(Exception):
 
 
 class _Memo:
-    """Decode once per distinct input. Only inputs made of strings, None and plain
-    enum members are keyed: equal keys then mean identical inputs (no 1 == True)."""
+    """A tag whose value repeats is decoded once per distinct *stored* form.
 
-    def __init__(self, decode: Decode) -> None:
+    Keyed by the data as it came out of the JSON, before any inner tag is decoded:
+    a string as is, anything else re-encoded to JSON bytes by msgspec (JSON-typed,
+    so equal bytes mean identical data: `1`, `1.0` and `true` differ, as they should).
+    """
+
+    def __init__(self, walk: Decode, decode: Decode) -> None:
+        self.walk = walk
         self.decode = decode
-        self.seen: dict[Hashable, Any] = {}
+        self.seen: dict[str | bytes, Any] = {}
+        self._encode = msgspec.json.Encoder().encode
 
     def __call__(self, data: Any) -> Any:
-        key = _key(data)
-        if key is None:
-            return self.decode(data)
+        key = data if type(data) is str else self._encode(data)
         try:
             return self.seen[key]
         except KeyError:
             pass
-        # The transcoding may consume its input (SecretVersionAsDict pops): copy first.
-        value = self.decode(dict(data) if type(data) is dict else data)
+        if type(data) is dict or type(data) is list:
+            data = self.walk(data)
+        value = self.decode(data)
         if len(self.seen) >= MEMO_LIMIT:
             self.seen.clear()
         self.seen[key] = value
         return value
-
-
-EXACT_TYPES: set[type] = {str, type(None)}  # plus plain enums, as they are met
-
-
-def _exact(kind: type) -> bool:
-    """Whether values of `kind` equal only values of the same kind (no 1 == True == 1.0):
-    str, None and members of enums that are not also str, int or float."""
-    if kind in EXACT_TYPES:
-        return True
-    if issubclass(kind, Enum) and not issubclass(kind, str | int | float):
-        EXACT_TYPES.add(kind)
-        return True
-    return False
-
-
-def _key(data: Any) -> Hashable | None:
-    if type(data) is str:
-        return data
-    if type(data) is dict and (
-        EXACT_TYPES.issuperset(map(type, data.values()))
-        or all(map(_exact, map(type, data.values())))
-    ):
-        return tuple(data.items())
-    return None
 
 
 class EventDecoder:
@@ -99,9 +86,8 @@ class EventDecoder:
             and type(transcoder)._decode_obj is JSONTranscoder._decode_obj
         )
         names = transcoder.names if isinstance(transcoder, JSONTranscoder) else {}
-        self.tags: dict[str, Decode] = {
-            name: _Memo(t.decode) if name in MEMOISED else t.decode for name, t in names.items()
-        }
+        # Each takes a tag's data as it came out of the JSON (inner tags not yet decoded).
+        self.tags: dict[str, Decode] = {name: self._tag(name, t) for name, t in names.items()}
         self.classes: dict[str, type | None] = {}
         self.fallbacks = 0  # events the mapper decoded (tests check the fast path ran)
         self._json = msgspec.json.Decoder()
@@ -118,6 +104,18 @@ class EventDecoder:
         stored = StoredEvent(originator_id, originator_version, topic, state)
         return self.mapper.to_domain_event(stored)
 
+    def _tag(self, name: str, transcoding: Transcoding) -> Decode:
+        if name in MEMOISED:
+            return _Memo(self._walk, transcoding.decode)
+        if type(transcoding) is DatetimeAsISO:  # in every event; its decode, minus an assert
+            return datetime.fromisoformat
+        decode = transcoding.decode
+
+        def walked(data: Any) -> Any:
+            return decode(self._walk(data) if type(data) is dict or type(data) is list else data)
+
+        return walked
+
     def _class(self, topic: str) -> type:
         try:
             cls = self.classes[topic]
@@ -132,27 +130,33 @@ class EventDecoder:
 
     def _decode(self, topic: str, state: bytes, originator_id: Any, originator_version: int) -> Any:
         cls = self._class(topic)
-        event_state = self._walk(self._json.decode(state))
-        if type(event_state) is not dict or "class_version" in event_state:
+        fields = self._json.decode(state)
+        if type(fields) is not dict or "class_version" in fields:
             raise _Unknown(topic)
+        for key in [k for k, v in fields.items() if type(v) is dict or type(v) is list]:
+            fields[key] = self._walk(fields[key])
+        if len(fields) == 2 and "_type_" in fields and "_data_" in fields:
+            raise _Unknown(topic)  # a whole state that is one tagged value
         convert = find_id_convertor(cls, cast(Hashable, type(originator_id)))
-        event_state["originator_id"] = convert(originator_id)
-        event_state["originator_version"] = originator_version
+        fields["originator_id"] = convert(originator_id)
+        fields["originator_version"] = originator_version
         event: Any = object.__new__(cls)
-        object.__setattr__(event, "__dict__", event_state)
+        object.__setattr__(event, "__dict__", fields)
         return event
 
     def _walk(self, value: Any) -> Any:
         """What JSONTranscoder's object hook makes of `value` (a dict or a list):
         inner objects first, then a tagged object becomes its registered type."""
-        if type(value) is list:
-            for i, item in enumerate(value):
+        if type(value) is dict:
+            if len(value) == 2 and type(value.get("_type_")) is str and "_data_" in value:
+                return self.tags[value["_type_"]](value["_data_"])  # walks its data itself
+            for key, item in value.items():
                 if type(item) is dict or type(item) is list:
-                    value[i] = self._walk(item)
+                    value[key] = self._walk(item)
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self.tags[value["_type_"]](value["_data_"])  # raises: the mapper's turn
             return value
-        for key, item in value.items():
+        for i, item in enumerate(value):
             if type(item) is dict or type(item) is list:
-                value[key] = self._walk(item)
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
-            return self.tags[value["_type_"]](value["_data_"])
+                value[i] = self._walk(item)
         return value

@@ -136,13 +136,14 @@ def test_custom_types_come_back_as_their_types(ledger: Ledger) -> None:
 
 def test_memoised_stamps_are_keyed_by_exact_values(ledger: Ledger) -> None:
     """`1 == True` must not let one stamp stand for another."""
-    decoder = EventDecoder(ledger.mapper)
-    audit = decoder.tags["audit"]
-    base = {"actor_kind": ActorKind.USER, "source_ip": "ip", "user_id": None}
-    first = audit({**base, "machine_id": None, "ai_agent_id": None, "detail": "d"})
-    assert audit({**base, "machine_id": None, "ai_agent_id": None, "detail": "d"}) is first
-    one = audit({**base, "machine_id": 1, "ai_agent_id": None, "detail": "d"})
-    true = audit({**base, "machine_id": True, "ai_agent_id": None, "detail": "d"})
+    audit = EventDecoder(ledger.mapper).tags["audit"]
+    kind = {"_type_": "actor_kind", "_data_": "user"}
+    base = {"actor_kind": kind, "source_ip": "ip", "user_id": None, "ai_agent_id": None}
+    first = audit({**base, "machine_id": None, "detail": "d"})
+    assert first.actor_kind is ActorKind.USER
+    assert audit({**base, "machine_id": None, "detail": "d"}) is first
+    one = audit({**base, "machine_id": 1, "detail": "d"})
+    true = audit({**base, "machine_id": True, "detail": "d"})
     assert one.machine_id is 1 and true.machine_id is True  # noqa: F632
 
 
