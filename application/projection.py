@@ -274,42 +274,72 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# Per topic: which aggregate's ids an audit row takes from the view ("" none). A
+# rebuild runs this for every event, so the prefix tests are made once per topic.
+_REF_KINDS: dict[str, str] = {}
+# (topic, recorded action) -> (action, severity value) or None; checked once each.
+_ACTIONS: dict[tuple[str, str | None], tuple[str, str] | None] = {}
+
+
+def _ref_kind(topic: str) -> str:
+    kind = _REF_KINDS.get(topic)
+    if kind is None:
+        kind = next(
+            (k for k in ("secret", "rotation", "project") if topic.startswith(f"keyledger.{k}.")),
+            "",
+        )
+        _REF_KINDS[topic] = kind
+    return kind
+
+
+def _action(topic: str, recorded: str | None) -> tuple[str, str] | None:
+    try:
+        return _ACTIONS[topic, recorded]
+    except KeyError:
+        found = action_for(topic, recorded)  # LookupError for an unknown topic: not cached
+        _ACTIONS[topic, recorded] = value = None if found is None else (found[0], found[1].value)
+        return value
+
+
 def audit_entry(
     notification_id: int, event: Any, view: LedgerView, log: str = "ledger"
 ) -> AuditEntry | None:
     """The audit view of one event (None for bookkeeping events)."""
     topic = type(event).TOPIC
-    found = action_for(topic, getattr(event, "action", None))
+    fields = vars(event)  # an event's values are its instance fields
+    found = _action(topic, fields.get("action"))
     if found is None:
         return None
-    action, severity = found
-    stamp: AuditStamp = event.audit
-    secret_id = getattr(event, "secret_id", None)
-    project_id = getattr(event, "project_id", None)
-    if topic.startswith("keyledger.secret."):
+    stamp: AuditStamp = fields["audit"]
+    secret_id = fields.get("secret_id")
+    project_id = fields.get("project_id")
+    kind = _ref_kind(topic)
+    if kind == "secret":
         ref = view.secret_ref(event.originator_id)
         if ref is not None:
             secret_id, project_id = ref
-    elif topic.startswith("keyledger.rotation.") and secret_id is None:
+    elif kind == "rotation" and secret_id is None:
         ref = view.rotation_ref(event.originator_id)
         if ref is not None:
             secret_id, project_id = ref
-    elif topic.startswith("keyledger.project.") and project_id is None:
+    elif kind == "project" and project_id is None:
         project_id = view.project_ref(event.originator_id)
-    return AuditEntry(
-        log=log,
-        notification_id=notification_id,
-        action=action,
-        severity=severity.value,
-        actor_kind=stamp.actor_kind.value,
-        user_id=stamp.user_id,
-        machine_id=stamp.machine_id,
-        ai_agent_id=stamp.ai_agent_id,
-        secret_id=secret_id,
-        project_id=project_id,
-        source_ip=stamp.source_ip,
-        detail=stamp.detail,
-        timestamp_ms=_ms(event),
+    return AuditEntry._make(
+        (
+            log,
+            notification_id,
+            found[0],
+            found[1],
+            stamp.actor_kind.value,
+            stamp.user_id,
+            stamp.machine_id,
+            stamp.ai_agent_id,
+            secret_id,
+            project_id,
+            stamp.source_ip,
+            stamp.detail,
+            int(fields["timestamp"].timestamp() * 1000),
+        )
     )
 
 

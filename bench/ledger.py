@@ -14,7 +14,9 @@ throw-away database `kl_bench_<hex>`) it measures:
 Before the rebuild a realistic mix is written through the application: one project,
 `--secrets` secrets (name claim + secret each) and one replacement per secret. The
 append figures use only AuditRecord saves, so 1-per-txn and batched compare like with
-like. Rates are events per second (wall clock, `time.perf_counter`).
+like. Rates are events per second (wall clock, `time.perf_counter`); `rebuild_cpu_us` and
+`raw_scan_cpu_us` are this process's CPU time per event (`time.process_time`: steadier
+than wall time on a shared machine; the database server's CPU is not in them).
 
 Run:  uv run python bench/ledger.py [--events 2000] [--batch 50] [--secrets 200]
                                     [--skip-postgres] [--json]
@@ -137,10 +139,12 @@ def run_backend(name: str, settings: Settings, args: argparse.Namespace, out: Re
 
 def measure_reads(ledger: Ledger, projector: SqlProjector, out: Result, say: Say) -> None:
     counts: dict[str, int] = {}
+    cpu: dict[str, float] = {}  # this process's CPU seconds (the database server's not counted)
 
     def run(key: str, fn: Callable[[], int]) -> float:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         counts[key] = fn()
+        cpu[key] = time.process_time() - cpu_start
         return time.perf_counter() - start
 
     raw_scan(ledger, decode=False)  # warm caches and pools once, untimed
@@ -160,11 +164,15 @@ def measure_reads(ledger: Ledger, projector: SqlProjector, out: Result, say: Say
     out["raw_scan_decode_eps"] = rate(total, decode_s)
     out["rebuild_over_raw"] = round(out["rebuild_eps"] / out["raw_scan_eps"], 4)
     out["verify_eps"] = rate(total, verify_s)
+    out["rebuild_cpu_us"] = round(cpu["rebuild"] / total * 1e6, 2)
+    out["raw_scan_cpu_us"] = round(cpu["raw"] / total * 1e6, 2)
     say(f"rebuild ({total} ev)", out["rebuild_eps"])
     say("raw scan", out["raw_scan_eps"])
     say("raw scan + decode", out["raw_scan_decode_eps"])
     say("rebuild / raw scan", out["rebuild_over_raw"], "x")
     say("audit verify", out["verify_eps"])
+    say("rebuild CPU / event", out["rebuild_cpu_us"], "µs")
+    say("raw scan CPU / event", out["raw_scan_cpu_us"], "µs")
 
 
 @contextmanager

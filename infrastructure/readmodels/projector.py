@@ -29,6 +29,7 @@ from infrastructure.database import (
     secrets_table,
     tracking,
 )
+from infrastructure.eventstore.decoding import EventDecoder
 from infrastructure.readmodels.rebuild import replay
 
 BATCH = 500
@@ -183,6 +184,7 @@ class SqlProjector:
         self.app = app
         self.log = log
         self._lock = threading.Lock()
+        self._decode = EventDecoder(app.mapper)  # the mapper's events, decoded faster
 
     def _position(self, conn: Connection) -> int:
         query = select(tracking.c.position).where(tracking.c.projection == self.log)
@@ -198,7 +200,8 @@ class SqlProjector:
         notifications = self.app.recorder.select_notifications(position + 1, BATCH)
         view = SqlLedgerView(conn)
         for notification in notifications:
-            event = self.app.mapper.to_domain_event(notification)
+            n = notification
+            event = self._decode(n.topic, n.state, n.originator_id, n.originator_version)
             project_event(notification.id, event, view, self.log)
             position = notification.id
         view.flush()

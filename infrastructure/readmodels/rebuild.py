@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Table, delete, exists, insert, select, text, update
@@ -34,6 +34,7 @@ from infrastructure.database import (
     secrets_table,
     tracking,
 )
+from infrastructure.eventstore.decoding import EventDecoder
 
 PAGE = 5000  # notifications read (and audit rows written) per step
 AUDIT_COLUMNS = tuple(column.name for column in audit_log.columns)  # = AuditEntry's fields
@@ -192,18 +193,10 @@ def _clear(conn: Connection, log: str) -> None:
             conn.execute(delete(table))
 
 
-class Stored(NamedTuple):
-    """What the mapper reads of a stored event, plus its position; cheaper to make
-    than eventsourcing's Notification."""
-
-    id: int
-    originator_id: Any
-    originator_version: int
-    topic: str
-    state: bytes
+Row = tuple[int, Any, int, str, bytes]  # id, originator id and version, topic, state
 
 
-def _pages(recorder: Any) -> Iterator[list[Stored]]:
+def _pages(recorder: Any) -> Iterator[list[Row]]:
     """Pages in order; the next one is fetched in a thread while this one is decoded
     (the driver waits on the database without the GIL)."""
     with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
@@ -213,7 +206,7 @@ def _pages(recorder: Any) -> Iterator[list[Stored]]:
             if len(rows) == PAGE:
                 ahead = pool.submit(recorder.event_page, rows[-1][0], PAGE)
             if rows:
-                yield list(map(Stored._make, rows))
+                yield rows
             if len(rows) < PAGE:
                 return
 
@@ -227,14 +220,15 @@ def replay(
     for index in audit_log.indexes:
         index.drop(conn)
     view = MemoryLedgerView()
-    decode = app.mapper.to_domain_event
+    decode = EventDecoder(app.mapper)
     done = position = 0
     for page in _pages(app.recorder):
-        for notification in page:
-            project_event(notification.id, decode(notification), view, log)
+        for notification_id, originator_id, version, topic, state in page:
+            event = decode(topic, state, originator_id, version)
+            project_event(notification_id, event, view, log)
         write_rows(conn, audit_log, view.take_audit())
         done += len(page)
-        position = page[-1].id
+        position = page[-1][0]
         if progress is not None:
             progress(done, max(total, done))
     if log == "ledger":

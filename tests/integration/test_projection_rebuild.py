@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from typer.testing import CliRunner
 
 from application.ledger import Ledger
@@ -17,6 +19,7 @@ from domain.audit import ActorKind, AuditStamp
 from domain.machine import Machine
 from domain.records import AuditRecord
 from infrastructure.crypto.keyring import KeyRing
+from infrastructure.eventstore.decoding import EventDecoder
 from infrastructure.readmodels import rebuild
 from infrastructure.readmodels.projector import SqlProjector
 from infrastructure.readmodels.queries import ReadModels
@@ -118,6 +121,25 @@ def test_rebuilt_read_models_equal_the_incrementally_projected_ones(store: Store
     assert store.projector.catch_up() == 1
     assert store.projector.rebuild() == total + 1
     assert snapshot(store)["rm_audit_log"][-1][1] == total + 1
+
+
+def test_the_fast_decode_equals_the_mapper_on_stored_rows(store: Store) -> None:
+    """On the rows as each store hands them back (SQLite: ids as text, PostgreSQL: UUIDs)."""
+    history(store.ledger, store.projector)
+    decoder = EventDecoder(store.ledger.mapper)
+    recorder: Any = store.ledger.recorder
+    rows = recorder.event_page(0, 100_000)
+    assert len(rows) == store.ledger.recorder.max_notification_id()
+    topics = set()
+    for _id, originator_id, version, topic, state in rows:
+        fast = decoder(topic, state, originator_id, version)
+        slow = store.ledger.mapper.to_domain_event(
+            StoredEvent(originator_id, version, topic, state)
+        )
+        assert type(fast) is type(slow) and repr(fast.__dict__) == repr(slow.__dict__)
+        topics.add(topic)
+    assert decoder.fallbacks == 0
+    assert {"keyledger.secret.Created", "keyledger.machine.Registered"} <= topics
 
 
 def test_cli_rebuild_prints_a_json_summary(store: Store) -> None:
