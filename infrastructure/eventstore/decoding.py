@@ -11,7 +11,7 @@ The result is the mapper's own: the same event class, the same `__dict__`.
 Anything this path does not know falls back to `mapper.to_domain_event`: a cipher or
 compressor, another transcoder, a topic to upcast, JSON that msgspec reads
 differently from the standard library (it refuses NaN, lone surrogates and
-out-of-range floats rather than guess), an unregistered tag. See ADR 0018.
+out-of-range floats rather than guess), an unregistered tag. See ADR 0020.
 """
 
 from __future__ import annotations
