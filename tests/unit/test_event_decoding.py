@@ -24,7 +24,7 @@ import domain.vault
 from application.ledger import Ledger
 from domain.audit import TOPIC_ACTIONS, ActorKind, AuditStamp
 from domain.rotation import ManagedSpec, PendingRotation, RotationPolicy
-from domain.values import Charset, SealedValue, SecretType, SecretVersion
+from domain.values import CanaryOptions, Charset, SealedValue, SecretType, SecretVersion
 from infrastructure.eventstore.decoding import EventDecoder
 
 # The aggregates whose events are looked up by topic (importing them registers the topics).
@@ -49,6 +49,7 @@ FULL: dict[str, Any] = {
     "ManagedSpec | None": ManagedSpec("postgresql", "svc", SEALED),
     "PendingRotation": PendingRotation("rot_x", VERSION, 1_764_000_000_555, "scheduled"),
     "str | None": "optional",
+    "CanaryOptions | None": CanaryOptions(armed=False, freeze_project=False, freeze_related=True),
 }
 # The same with every optional value absent and the other values' simplest forms.
 SPARSE: dict[str, Any] = FULL | {
@@ -62,6 +63,7 @@ SPARSE: dict[str, Any] = FULL | {
     "RotationPolicy": RotationPolicy(300),
     "ManagedSpec | None": None,
     "str | None": None,
+    "CanaryOptions | None": None,
 }
 
 
