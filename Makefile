@@ -18,8 +18,9 @@ lint: sync
 	$(UV) run --locked mypy
 	$(UV) run --locked lint-imports
 
+# Two workers (one per core here), a test file at a time on one worker (see tests/conftest.py).
 test: lint
-	$(UV) run --locked pytest
+	$(UV) run --locked pytest -n auto --dist loadfile
 
 bench: sync
 	$(UV) run --locked python bench/ledger.py

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,12 +16,31 @@ from infrastructure.settings import Settings
 
 pytest_plugins = ["tests.databases"]
 
+# Test files whose fixtures are package-scoped: `make test` runs them on one xdist worker.
+SHARED_PACKAGES = ("tests/e2e/audit/",)
+
 PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
 
 
 def _pg_admin() -> psycopg.Connection:
     return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, except that a package sharing servers (see SHARED_PACKAGES)
+    goes to one worker as a whole: split up, each worker would start its servers."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadSharedPackage(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            package = next((p for p in SHARED_PACKAGES if nodeid.startswith(p)), None)
+            return package or super()._split_scope(nodeid)
+
+    return LoadSharedPackage(config, log)
 
 
 @pytest.fixture
