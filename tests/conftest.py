@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +17,9 @@ from infrastructure.settings import Settings
 
 pytest_plugins = ["tests.databases"]
 
-# Test files whose fixtures are package-scoped: `make test` runs them on one xdist worker.
+# Test files whose fixtures are package-scoped: `make test` keeps them on one xdist worker.
 SHARED_PACKAGES = ("tests/e2e/audit/",)
+STORE_ID = re.compile(r"[\[-](sqlite|postgres)[\]-]")  # the store in a test id
 
 PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
@@ -30,7 +32,10 @@ def _pg_admin() -> psycopg.Connection:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadfile`, except that a package sharing servers (see SHARED_PACKAGES)
-    goes to one worker as a whole: split up, each worker would start its servers."""
+    goes to one worker as a whole (split up, each worker would start its servers), and
+    a file's (or that package's) SQLite and PostgreSQL halves may go to two workers:
+    a store-parametrised shared server is set up once per store anyway, and the
+    largest e2e files would otherwise keep one worker busy long after the other."""
     if config.getoption("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -38,7 +43,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class LoadSharedPackage(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             package = next((p for p in SHARED_PACKAGES if nodeid.startswith(p)), None)
-            return package or super()._split_scope(nodeid)
+            scope = package or super()._split_scope(nodeid)
+            store = STORE_ID.search(nodeid)
+            return f"{scope}[{store.group(1)}]" if store else scope
 
     return LoadSharedPackage(config, log)
 
