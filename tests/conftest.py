@@ -21,6 +21,13 @@ pytest_plugins = ["tests.databases"]
 SHARED_PACKAGES = ("tests/e2e/audit/",)
 STORE_ID = re.compile(r"[\[-](sqlite|postgres)[\]-]")  # the store in a test id
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist workers start with COLUMNS=80 and LINES=24 set; rich reads them once, when
+    # the CLI's consoles are created at import, which would pin every in-process CLI
+    # run to 80 columns whatever COLUMNS a test passes. A plain pytest run has neither.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
 
