@@ -18,7 +18,7 @@ lint: sync
 	$(UV) run --locked mypy
 	$(UV) run --locked lint-imports
 
-# Two workers (one per core here), a test file at a time on one worker (see tests/conftest.py).
+# One worker per core; a test file's store half at a time on one worker (see tests/conftest.py).
 test: lint
 	$(UV) run --locked pytest -n auto --dist loadfile
 
