@@ -18,8 +18,9 @@ lint: sync
 	$(UV) run --locked mypy
 	$(UV) run --locked lint-imports
 
+# One worker per core; a test file's store half at a time on one worker (see tests/conftest.py).
 test: lint
-	$(UV) run --locked pytest
+	$(UV) run --locked pytest -n auto --dist loadfile
 
 bench: sync
 	$(UV) run --locked python bench/ledger.py

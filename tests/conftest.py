@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,12 +17,44 @@ from infrastructure.settings import Settings
 
 pytest_plugins = ["tests.databases"]
 
+# Test files whose fixtures are package-scoped: `make test` keeps them on one xdist worker.
+SHARED_PACKAGES = ("tests/e2e/audit/",)
+STORE_ID = re.compile(r"[\[-](sqlite|postgres)[\]-]")  # the store in a test id
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist workers start with COLUMNS=80 and LINES=24 set; rich reads them once, when
+    # the CLI's consoles are created at import, which would pin every in-process CLI
+    # run to 80 columns whatever COLUMNS a test passes. A plain pytest run has neither.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 PG_ADMIN_URL = os.environ.get("KEYLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FAST_ARGON2_KIB = 8 * 1024  # tests only: keeps logins fast; production uses 64 MiB
 
 
 def _pg_admin() -> psycopg.Connection:
     return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, except that a package sharing servers (see SHARED_PACKAGES)
+    goes to one worker as a whole (split up, each worker would start its servers), and
+    a file's (or that package's) SQLite and PostgreSQL halves may go to two workers:
+    a store-parametrised shared server is set up once per store anyway, and the
+    largest e2e files would otherwise keep one worker busy long after the other."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadSharedPackage(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            package = next((p for p in SHARED_PACKAGES if nodeid.startswith(p)), None)
+            scope = package or super()._split_scope(nodeid)
+            store = STORE_ID.search(nodeid)
+            return f"{scope}[{store.group(1)}]" if store else scope
+
+    return LoadSharedPackage(config, log)
 
 
 @pytest.fixture

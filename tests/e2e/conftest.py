@@ -18,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from infrastructure.settings import Settings
+from interfaces.cli import main
 from tests.conftest import FAST_ARGON2_KIB, fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +69,7 @@ class LiveServer:
             stderr=subprocess.STDOUT,
             start_new_session=self.own_group,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: a busy machine starts it slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
@@ -76,7 +78,8 @@ class LiveServer:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not come up in 30 s")
+        self.stop()  # not left running behind a failed test (`serve` would not stop it)
+        raise RuntimeError("server did not come up in 60 s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -117,6 +120,16 @@ class LiveServer:
     def ok(self, *args: str, stdin: str | None = None) -> Result:
         result = self.cli(*args, stdin=stdin)
         assert result.code == 0, f"{args} -> {result.code}: {result.stderr}"
+        return result
+
+    def ok_here(self, *args: str, stdin: str | None = None) -> Result:
+        """`ok`, with the CLI run in this process (same environment): for setup steps
+        that are not what a test is about, a Python start each is most of their cost."""
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("KEYLEDGER_")}
+        env.update(self.env)
+        done = CliRunner().invoke(main.app, list(args), input=stdin, env=env)
+        result = Result(done.exit_code, done.stdout, done.stderr)
+        assert result.code == 0, f"{args} -> {result.code}: {result.stderr} {done.exception!r}"
         return result
 
 

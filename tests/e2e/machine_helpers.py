@@ -1,7 +1,7 @@
 """Helpers for machine-plane end-to-end tests: an operator, enrolled machines, signed requests.
 
-`Operator` sets the vault up through the real CLI (init, login) and then drives the
-admin API with the session token the CLI saved. `register_machine` enrolls a machine
+`Operator` sets the vault up through the CLI, run in-process (init, login), and
+then drives the admin API with the session token the CLI saved. `register_machine` enrolls a machine
 the way the bootstrap script does and leaves an SDK-compatible `identity.json`
 behind. `signed` builds a request signed exactly like the official SDK and lets a
 test alter any part of it after signing.
@@ -36,12 +36,12 @@ OWNER = "owner@example.com"
 
 
 class Operator:
-    """The vault owner: initialised and logged in via the CLI, then plain HTTP."""
+    """The vault owner: initialised and logged in via the CLI (in-process), then plain HTTP."""
 
     def __init__(self, live: LiveServer, email: str = OWNER, password: str = PASSWORD) -> None:
         self.live = live
-        live.ok("init", "--email", email, "--password-stdin", stdin=password)
-        live.ok("login", "--email", email, "--password-stdin", stdin=password)
+        live.ok_here("init", "--email", email, "--password-stdin", stdin=password)
+        live.ok_here("login", "--email", email, "--password-stdin", stdin=password)
         session = json.loads((live.home / "session.json").read_text())
         self.http = httpx.Client(
             base_url=live.url,
