@@ -99,6 +99,11 @@ class PointInTime:
             self.checkpoints.offer(last_id, latest, folding, final=True)
         return folding.state()
 
+    def prepare(self) -> None:
+        """Fold up to now, so checkpoints (and stored snapshots) follow the ledger and
+        the next question, in this process or a restarted one, folds only what is new."""
+        self.state_at(self.ledger.clock.now_ms())
+
     def as_of(self, at: str) -> dict[str, Any]:
         return as_of(self.state_at(parse_instant(at, "at")))
 

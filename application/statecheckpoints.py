@@ -57,7 +57,7 @@ class Checkpoints:
 
     def __init__(
         self,
-        every: int = 1000,
+        every: int = 5000,
         keep: int = 32,
         store: SnapshotStore | None = None,
         persist_every: int = 2000,

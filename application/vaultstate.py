@@ -9,7 +9,7 @@ logic can then be asked about that past state.
 
 from __future__ import annotations
 
-import copy
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,7 +92,7 @@ class StateFold:
             return False
         aggregate = self.aggregates.get(originator)
         if aggregate is not None and originator not in self._owned:
-            aggregate = copy.deepcopy(aggregate)
+            aggregate = _copy(aggregate)
         self.aggregates[originator] = event.mutate(aggregate)
         self._owned.add(originator)
         self.events += 1
@@ -110,6 +110,11 @@ class StateFold:
             elif isinstance(aggregate, Machine):
                 state.machines[aggregate.machine_id] = aggregate
         return state
+
+
+def _copy(aggregate: Any) -> Any:
+    """A deep copy; a pickle round trip is several times faster than copy.deepcopy."""
+    return pickle.loads(pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301
 
 
 def fold(events: Iterable[Any], at_ms: int) -> VaultState:

@@ -120,6 +120,18 @@ def test_a_restart_answers_from_snapshots_as_the_full_fold_does(store: Store) ->
         assert store.answers(restarted, at) == store.answers(plain, at), at
 
 
+def rewrite_link(store: Store, notification_id: int) -> None:
+    """Overwrite the ledger's own chain hash at one event, as a rewrite would."""
+    recorder: Any = store.ledger.recorder
+    mark = "?" if store.ledger.recorder.__class__.__name__.startswith("ChainedSQLite") else "%s"
+    statement = (
+        f"UPDATE {recorder.chain_table_name} SET hash = {mark} WHERE notification_id = {mark}"
+    )
+    with recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(statement, (b"\x01" * 32, notification_id))
+    assert recorder.chain_hash(notification_id) == b"\x01" * 32
+
+
 def stranger(tmp_path: Path) -> Envelope:
     """An envelope holding another server key, on a key table of its own."""
     envelope = Envelope(KeyStore(make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")))
@@ -156,6 +168,12 @@ def test_a_tampered_snapshot_is_refused_and_the_answer_stays_true(
         )
     found = store.snapshots().nearest(late)
     assert found is not None and found.after_id == older.after_id
+
+    # The ledger rewritten under a sealed snapshot: its chain hash there no longer matches.
+    rewrite_link(store, older.after_id)
+    found = store.snapshots().nearest(late)
+    assert found is None or found.after_id < older.after_id
+    assert store.answers(store.point_in_time(store.snapshots()), store.instants[-1]) == truth
 
     # Sealed with another server key: nothing here is trusted, the fold answers.
     other = stranger(tmp_path)
