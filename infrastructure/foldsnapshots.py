@@ -108,7 +108,7 @@ class SqlFoldSnapshots:
     def nearest(self, until: datetime) -> Checkpoint | None:
         s = fold_snapshots.c
         query = (
-            select(s.after_id, s.latest_us, s.events, s.chain_hash, s.mac, s.state)
+            select(s.after_id, s.latest_us, s.events, s.chain_hash, s.mac)
             .where(s.format == FORMAT, s.latest_us <= micros(until))
             .order_by(s.after_id.desc())
             .limit(NEAREST_TRIES)
@@ -124,18 +124,26 @@ class SqlFoldSnapshots:
                 return checkpoint
         return None
 
+    def _state(self, after_id: int) -> bytes:
+        """The bytes of one snapshot, fetched only once its position checks out (a few
+        MB on a large vault)."""
+        s = fold_snapshots.c
+        with self.engine.connect() as conn:
+            found = conn.execute(select(s.state).where(s.after_id == after_id)).scalar()
+        return bytes(found or b"")
+
     def _verified(self, keys: list[bytes], row: Any) -> Checkpoint | None:
-        after_id, latest_us, events, chain, mac, state = (
+        after_id, latest_us, events, chain, mac = (
             int(row[0]),
             int(row[1]),
             int(row[2]),
             bytes(row[3]),
             bytes(row[4]),
-            bytes(row[5]),
         )
         if not hmac.compare_digest(self.chain.chain_hash(after_id) or b"", chain):
             log.warning("fold snapshot at event %d refused: not the ledger's chain", after_id)
             return None
+        state = self._state(after_id)
         message = _message(after_id, chain, latest_us, events, state)
         if not any(hmac.compare_digest(self._mac(key, message), mac) for key in keys):
             log.warning("fold snapshot at event %d refused: its seal does not hold", after_id)
