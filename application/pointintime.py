@@ -89,11 +89,20 @@ class PointInTime:
 
     def state_at(self, at_ms: int) -> VaultState:
         folding, start, latest = self.checkpoints.start(at_ms)
+        last_id = None
         for notification_id, event in self._events(start, min(at_ms + COMMIT_SLACK_MS, LATEST_MS)):
             if folding.apply(event) and folding.clean:
                 latest = event.timestamp if latest is None else max(latest, event.timestamp)
-                self.checkpoints.offer(notification_id, latest, folding)
+                last_id = notification_id
+                self.checkpoints.offer(notification_id, latest, folding, final=False)
+        if last_id is not None and latest is not None and folding.clean:
+            self.checkpoints.offer(last_id, latest, folding, final=True)
         return folding.state()
+
+    def prepare(self) -> None:
+        """Fold up to now, so checkpoints (and stored snapshots) follow the ledger and
+        the next question, in this process or a restarted one, folds only what is new."""
+        self.state_at(self.ledger.clock.now_ms())
 
     def as_of(self, at: str) -> dict[str, Any]:
         return as_of(self.state_at(parse_instant(at, "at")))

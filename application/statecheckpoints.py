@@ -1,5 +1,5 @@
-"""In-process checkpoints of the point-in-time fold, so a question need not replay the
-whole ledger: it starts from the latest checkpoint that holds nothing after T.
+"""Checkpoints of the point-in-time fold, so a question need not replay the whole
+ledger: it starts from the latest checkpoint that holds nothing after T.
 
 A checkpoint is the fold of *every* state event up to a notification id (a prefix of
 the log), taken while a fold had not yet met an event after its T. It serves any T
@@ -8,21 +8,26 @@ every event and cuts none, so starting there gives exactly the fold from scratch
 The log is append-only and both stores make ids visible in commit order, so a prefix
 never gains an event later.
 
-The aggregates are kept pickled: a deep copy that is fast to take and to restore, made
-and read only by this process (never stored, never received).
+In memory a checkpoint shares its aggregates with the fold that took it (which
+copies an aggregate before changing it, see `StateFold`), so taking one costs a dict
+copy. Some are also kept in a `SnapshotStore`, so a restarted process does not
+replay the whole ledger on its first question.
 """
 
 from __future__ import annotations
 
 import bisect
-import pickle
+import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from application.vaultstate import StateFold
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,18 +35,40 @@ class Checkpoint:
     after_id: int  # every state event with a notification id up to this one is folded in
     latest: datetime  # the latest timestamp among them
     events: int
-    blob: bytes
+    aggregates: Mapping[UUID, Any]  # shared: never mutated
+
+
+class SnapshotStore(Protocol):
+    """Checkpoints kept across restarts. `nearest` returns only a snapshot it has
+    verified (bound to the ledger at its position, unaltered), else an older one
+    or None."""
+
+    def nearest(self, until: datetime) -> Checkpoint | None: ...
+
+    def newest_events(self) -> int: ...
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
 
 
 class Checkpoints:
-    """Taken every `every` applied events; past `keep` of them every other one is
-    dropped, so memory stays bounded as the spacing doubles."""
+    """Taken every `every` applied events and at the end of each clean fold; past
+    `keep` of them every other one is dropped, so memory stays bounded as the spacing
+    doubles. Every `persist_every` events one is also saved to `store`."""
 
-    def __init__(self, every: int = 5000, keep: int = 32) -> None:
+    def __init__(
+        self,
+        every: int = 5000,
+        keep: int = 32,
+        store: SnapshotStore | None = None,
+        persist_every: int = 2000,
+    ) -> None:
         self.every = every
         self.keep = keep
+        self.store = store
+        self.persist_every = persist_every
         self._lock = threading.Lock()
         self._taken: list[Checkpoint] = []
+        self._persisted: int | None = None  # events in the newest stored snapshot
 
     def __len__(self) -> int:
         return len(self._taken)
@@ -53,24 +80,63 @@ class Checkpoints:
         with self._lock:
             usable = [c for c in self._taken if c.latest <= folding.until]
             chosen = usable[-1] if usable else None
+        stored = self._stored(folding.until, chosen)
+        if stored is not None:
+            chosen = stored
+            with self._lock:
+                if all(c.after_id != stored.after_id for c in self._taken):
+                    bisect.insort(self._taken, stored, key=lambda c: c.after_id)
+                    self._thin()
         if chosen is None:
             return folding, 1, None
-        aggregates: dict[UUID, Any] = pickle.loads(chosen.blob)  # noqa: S301 - our own bytes
-        folding.resume(aggregates, chosen.events)
+        folding.resume(chosen.aggregates, chosen.events)
         return folding, chosen.after_id + 1, chosen.latest
 
-    def offer(self, after_id: int, latest: datetime, folding: StateFold) -> None:
-        """Called after each applied event of a fold that has cut nothing yet."""
+    def _stored(self, until: datetime, chosen: Checkpoint | None) -> Checkpoint | None:
+        """A stored snapshot nearer T than the in-memory choice, if worth loading."""
+        if self.store is None:
+            return None
+        try:
+            if self._persisted is None:
+                self._persisted = self.store.newest_events()
+            if chosen is not None and self._persisted - chosen.events < self.persist_every:
+                return None  # nothing stored is much further on
+            stored = self.store.nearest(until)
+        except Exception:  # a broken snapshot table must never break the answer
+            log.exception("fold snapshots unavailable; folding from the ledger")
+            return None
+        if stored is None or (chosen is not None and stored.events <= chosen.events):
+            return None
+        return stored
+
+    def offer(self, after_id: int, latest: datetime, folding: StateFold, final: bool) -> None:
+        """Called after each applied event of a fold that has cut nothing yet, and
+        once more (`final`) when such a fold has read to its end."""
         with self._lock:
             last = self._taken[-1] if self._taken else None
-            if last is not None and (
-                after_id <= last.after_id or folding.events - last.events < self.every
-            ):
+            if last is not None and after_id <= last.after_id:
                 return
-            if last is None and folding.events < self.every:
+            since = folding.events - (last.events if last is not None else 0)
+            if since < self.every and not (final and since > 0):
                 return
-            blob = pickle.dumps(folding.aggregates, protocol=pickle.HIGHEST_PROTOCOL)
-            taken = Checkpoint(after_id, latest, folding.events, blob)
+            taken = Checkpoint(after_id, latest, folding.events, folding.freeze())
             bisect.insort(self._taken, taken, key=lambda c: c.after_id)
-            if len(self._taken) > self.keep:
-                self._taken = self._taken[(len(self._taken) - 1) % 2 :: 2]  # keeps the newest
+            self._thin()
+        self._persist(taken)
+
+    def _thin(self) -> None:
+        if len(self._taken) > self.keep:
+            self._taken = self._taken[(len(self._taken) - 1) % 2 :: 2]  # keeps the newest
+
+    def _persist(self, taken: Checkpoint) -> None:
+        if self.store is None:
+            return
+        try:
+            if self._persisted is None:
+                self._persisted = self.store.newest_events()
+            if taken.events - self._persisted < self.persist_every:
+                return
+            self.store.save(taken)
+            self._persisted = taken.events
+        except Exception:  # e.g. a sealed server cannot seal a snapshot: fold as before
+            log.warning("fold snapshot at event %d not saved", taken.after_id, exc_info=True)

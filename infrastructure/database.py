@@ -170,6 +170,20 @@ rotations = Table(
     Column("agent_status", String(16), nullable=False),
 )
 
+# Not a read model: point-in-time fold snapshots at ledger positions, each bound to
+# the chain hash there and sealed with a server-derived key (infrastructure/foldsnapshots.py).
+fold_snapshots = Table(
+    "kl_fold_snapshots",
+    metadata,
+    Column("after_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("format", Integer, nullable=False),
+    Column("latest_us", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("chain_hash", LargeBinary, nullable=False),
+    Column("mac", LargeBinary, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+)
+
 # Not a read model: when each agent last sent a heartbeat (every 30 s, no event).
 heartbeats = Table(
     "kl_agent_heartbeats",

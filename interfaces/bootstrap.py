@@ -28,6 +28,7 @@ from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
 from application.rotations import Rotations
+from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from application.webhooks import Webhooks
@@ -44,6 +45,7 @@ from infrastructure.database import make_engine
 from infrastructure.datadir import open_data_dir
 from infrastructure.eventstore.chain import ChainSource, verify_chain
 from infrastructure.eventstore.head import RecorderHead, SqliteHead
+from infrastructure.foldsnapshots import ChainPositions, SqlFoldSnapshots
 from infrastructure.jobs import Leader, RotationJobs, make_broker
 from infrastructure.keystore import KeyStore
 from infrastructure.machinestate import SqlNonceStore
@@ -161,6 +163,15 @@ def audit_verifier(
     """Walks the ledger's chain and every access lane of this store."""
     source = cast(ChainSource, ledger.recorder)
     return AuditVerifier(lambda wanted: verify_chain(source, wanted), access, checkpoints)
+
+
+def build_point_in_time(
+    ledger: Ledger, envelope: Envelope, projector: SqlProjector, access: SqlAccessStore
+) -> PointInTime:
+    """As-of answers folded from the ledger, resumed from sealed snapshots in the state db."""
+    recorder = cast(ChainPositions, ledger.recorder)
+    snapshots = SqlFoldSnapshots(projector.engine, recorder, envelope)
+    return PointInTime(ledger, SqlSecretReads(access.engine), StateCheckpoints(store=snapshots))
 
 
 def build_checkpoints(
@@ -282,7 +293,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         agents=AgentBinding(ledger, clock),
         jobs=jobs,
         audit_search=build_audit_search(settings, projector),
-        point_in_time=PointInTime(ledger, SqlSecretReads(access.engine)),
+        point_in_time=build_point_in_time(ledger, envelope, projector, access),
         audit=audit_verifier(ledger, access, checkpoints),
         checkpoints=checkpoints,
         project_trash=ProjectTrash(ledger, read_models),

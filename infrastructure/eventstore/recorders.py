@@ -98,6 +98,16 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def iter_events(self) -> Iterator[EventRow]:
         return _iter_events(self)
 
+    def chain_hash(self, notification_id: int) -> bytes | None:
+        """The chain's hash at one event (None if it has no link)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT hash FROM {self.chain_table_name} WHERE notification_id = ?",  # noqa: S608
+                (notification_id,),
+            )
+            row = c.fetchone()
+        return bytes(row[0]) if row else None
+
     def event_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         """(notification_id, originator_id, originator_version, topic, state) tuples
         after `after`: one plain query, no Notification objects (for a rebuild)."""
@@ -159,6 +169,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, prev_hash, hash FROM {} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(table)
+        self._select_link = SQL("SELECT hash FROM {} WHERE notification_id = %s").format(table)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -181,6 +192,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     def iter_events(self) -> Iterator[EventRow]:
         return _iter_events(self)
+
+    def chain_hash(self, notification_id: int) -> bytes | None:
+        """The chain's hash at one event (None if it has no link)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_link, (notification_id,))
+            row = curs.fetchone()
+        return bytes(row["hash"]) if row else None
 
     def event_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         """As the SQLite recorder's: plain tuples from one query."""

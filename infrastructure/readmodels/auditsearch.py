@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     MetaData,
+    Select,
     Table,
     and_,
     case,
@@ -218,31 +219,41 @@ class AuditSearch:
         )
         return [ledger, access]
 
-    def total(self, query: AuditQuery) -> int:
+    def _total(self, query: AuditQuery) -> Select[Any]:
         counts = [
             select(func.count()).select_from(arm.subquery()).scalar_subquery()
             for arm in self._arms(query)
         ]
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(counts[0] + counts[1])).scalar_one())
+        return select(counts[0] + counts[1])
 
-    def rows(self, query: AuditQuery, offset: int, limit: int) -> list[RowMapping]:
-        """`limit` entries from `offset` in the query's order, over both logs."""
+    def total(self, query: AuditQuery) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(self._total(query)).scalar_one())
+
+    def _rows(self, query: AuditQuery, offset: int, limit: int) -> Select[Any]:
         cut = offset + limit
         arms = []
         for arm in self._arms(query):
             inner = arm.subquery()
             arms.append(select(inner).order_by(*_order(inner.c, query)).limit(cut).subquery())
         merged = union_all(*(select(arm) for arm in arms)).subquery()
-        statement = select(merged).order_by(*_order(merged.c, query)).offset(offset).limit(limit)
+        return select(merged).order_by(*_order(merged.c, query)).offset(offset).limit(limit)
+
+    def rows(self, query: AuditQuery, offset: int, limit: int) -> list[RowMapping]:
+        """`limit` entries from `offset` in the query's order, over both logs."""
         with self.engine.connect() as conn:
-            return list(conn.execute(statement).mappings())
+            return list(conn.execute(self._rows(query, offset, limit)).mappings())
 
     def page(self, query: AuditQuery) -> dict[str, Any]:
-        rows = self.rows(query, query.offset, query.page_size)
+        # One connection for both statements: a checkout (and its liveness ping on
+        # PostgreSQL) per statement was a fifth of a page's time, the SQL itself ~1 ms.
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._rows(query, query.offset, query.page_size)).mappings()
+            entries = [entry(r) for r in rows]
+            total = int(conn.execute(self._total(query)).scalar_one())
         return {
-            "entries": [entry(r) for r in rows],
-            "total": self.total(query),
+            "entries": entries,
+            "total": total,
             "page": query.page,
             "pageSize": query.page_size,
         }

@@ -99,6 +99,7 @@ class BackgroundLoops:
                 if since_checkpoint >= checkpoint_every and not self.services.envelope.is_sealed:
                     since_checkpoint = 0
                     self.services.checkpoints.tick()  # signs when N records / M minutes
+                    self.services.point_in_time.prepare()  # fold snapshots follow the ledger
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0
