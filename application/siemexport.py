@@ -2,11 +2,14 @@
 
 The two logs are read after a `Position` — the last ledger notification id delivered
 and, per access lane, the last seq — so a record written later into any lane is still
-found, whatever its timestamp. Each pass merges what the logs hold after the position
-by time (each log stays in its own order) and hands the records to the sink one
-delivery at a time; the cursor is committed after every delivery. A kill between a
-delivery and its commit is the only window in which a record can be sent twice on
-resume; a record cut mid-write is an incomplete frame the receiver drops (see README).
+found, whatever its timestamp. Each pass reads a page of each log (one query per log),
+merges them by time (each log stays in its own order), renders the page in one loop and
+hands it to the sink as one delivery; the cursor is committed once per delivery, with
+the sink's own mark (a file's size), so a resume can undo what a kill left uncounted:
+the file sink truncates the uncommitted tail. Sinks that cannot take back what they
+sent (TCP, HEC) report progress inside a delivery and the cursor follows it; what a
+kill between a send and its commit costs is stated in the README. UDP, which has no
+acknowledgement, moves the cursor before it sends: at most once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Protocol
 
 from domain.siem.record import AuditRecord
 
+Progress = Callable[[int], None]
+
 
 class SinkError(Exception):
     """The sink refused or could not be reached; the cursor stays at the last delivery."""
@@ -26,24 +31,46 @@ class SinkError(Exception):
 
 @dataclass(frozen=True)
 class Position:
+    """Where a sink's export stands; `sink` is the sink's mark at that point (a file's
+    offset and identity), so that a resume can drop what was written after it."""
+
     ledger: int = 0
     lanes: dict[str, int] = field(default_factory=dict)
+    sink: dict[str, int] = field(default_factory=dict, compare=False)  # not where, but how
 
     def after(self, record: AuditRecord) -> Position:
-        if record.log == "ledger":
-            return Position(int(record.id), self.lanes)
-        lane, seq = record.id.rsplit(":", 1)
-        return Position(self.ledger, {**self.lanes, lane: int(seq)})
+        return self.advanced([record])
+
+    def advanced(self, records: list[AuditRecord]) -> Position:
+        """The position after `records` (in delivery order), in one pass."""
+        ledger, lanes = self.ledger, dict(self.lanes)
+        for record in records:
+            if record.log == "ledger":
+                ledger = int(record.id)
+            else:
+                lane, seq = record.id.rsplit(":", 1)
+                lanes[lane] = int(seq)
+        return Position(ledger, lanes, self.sink)
+
+    def marked(self, sink: dict[str, int]) -> Position:
+        return Position(self.ledger, self.lanes, dict(sink))
 
     def as_json(self) -> dict[str, object]:
-        return {"ledger": self.ledger, "lanes": dict(sorted(self.lanes.items()))}
+        data: dict[str, object] = {"ledger": self.ledger, "lanes": dict(sorted(self.lanes.items()))}
+        if self.sink:
+            data["sink"] = dict(sorted(self.sink.items()))
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Position:
-        lanes = data.get("lanes") or {}
-        if not isinstance(lanes, dict):
-            raise ValueError("an export cursor's lanes are a mapping of lane to seq")
-        return cls(int(str(data.get("ledger", 0))), {str(k): int(v) for k, v in lanes.items()})
+        lanes, sink = data.get("lanes") or {}, data.get("sink") or {}
+        if not isinstance(lanes, dict) or not isinstance(sink, dict):
+            raise ValueError("an export cursor's lanes and sink mark are mappings")
+        return cls(
+            int(str(data.get("ledger", 0))),
+            {str(k): int(v) for k, v in lanes.items()},
+            {str(k): int(v) for k, v in sink.items()},
+        )
 
 
 class AuditSource(Protocol):
@@ -63,9 +90,16 @@ class CursorStore(Protocol):
 
 
 class Sink(Protocol):
-    batch: int  # records per delivery (1 where a cut frame must not cost a duplicate)
+    at_most_once: bool  # True: the cursor is saved before a delivery (UDP), not after
 
-    def deliver(self, records: list[str]) -> None: ...
+    def resume(self, mark: dict[str, int]) -> None:
+        """Undo what was written after `mark` (the cursor's), where the sink can."""
+
+    def deliver(self, records: list[str], progress: Progress | None = None) -> None:
+        """Send `records`; `progress(n)` may report that the first n are in, mid-way."""
+
+    def mark(self) -> dict[str, int]:
+        """What to save with the cursor after a delivery (a file's size), or {}."""
 
     def flush(self) -> None: ...
 
@@ -99,24 +133,38 @@ class Exporter:
     sink: Sink
     render: Callable[[AuditRecord], str]
     name: str
-    page: int = 500
+    page: int = 5000  # records per delivery and per cursor commit
 
     def run(self, position: Position, since_ms: int = 0) -> Iterator[int]:
         """Deliver everything after `position`; yields the running count per delivery."""
+        self.sink.resume(position.sink)
         sent = 0
         while True:
             records = pending(self.source, position, self.page)
             if not records:
                 self.sink.flush()
                 return
-            for start in range(0, len(records), self.sink.batch):
-                chunk = records[start : start + self.sink.batch]
-                wanted = [r for r in chunk if r.timestamp_ms >= since_ms]
-                if wanted:
-                    self.sink.deliver([self.render(r) for r in wanted])
-                for record in chunk:
-                    position = position.after(record)
-                self.cursors.save(self.name, position)
-                sent += len(wanted)
-                yield sent
-            self.sink.flush()
+            kept = [i for i, r in enumerate(records) if r.timestamp_ms >= since_ms]
+            wanted = [records[i] for i in kept] if since_ms else records
+            render = self.render
+            lines = [render(r) for r in wanted]
+            end = position.advanced(records)
+            if self.sink.at_most_once:
+                self.cursors.save(self.name, end)
+                self.sink.deliver(lines)
+            else:
+                self.sink.deliver(lines, self._follower(position, records, kept))
+                self.cursors.save(self.name, end.marked(self.sink.mark()))
+            position = end
+            sent += len(wanted)
+            yield sent
+
+    def _follower(self, start: Position, records: list[AuditRecord], kept: list[int]) -> Progress:
+        """Saves the cursor after the n-th record delivered (and the skipped ones before
+        it), as the sink reports progress inside a delivery."""
+
+        def progress(n: int) -> None:
+            done = records[: kept[n - 1] + 1] if n else []
+            self.cursors.save(self.name, start.advanced(done).marked(self.sink.mark()))
+
+        return progress

@@ -14,8 +14,12 @@ from domain.siem.syslog import syslog_message
 FORMATS = ("ocsf", "cef", "syslog", "jsonl")
 
 
+# One encoder for every record: `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 @dataclass(frozen=True)

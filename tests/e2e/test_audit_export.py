@@ -25,6 +25,10 @@ from typer.testing import CliRunner
 
 from interfaces.cli import main
 from tests.e2e.conftest import ROOT, LiveServer
+from tests.e2e.export_kills import (
+    file_killed_between_write_and_cursor,
+    tcp_killed_between_send_and_cursor,
+)
 from tests.e2e.machine_helpers import Operator, register_machine, signed
 from tests.siem_receivers import HecReceiver, TcpReceiver, lines
 
@@ -150,11 +154,18 @@ def test_export_carries_no_value_survives_a_kill_and_refuses_bad_input(
     op.project("billing")
     wait_until(lambda: len(delivered()) > len(everything))
     assert json.loads(lines(receiver.connections[1])[-1])["api"]["operation"] == "project_create"
-    op.close()
     resumed.send_signal(signal.SIGTERM)
     _out, err = resumed.communicate(timeout=30)
     assert resumed.returncode == 0 and b"Exported" in err, err
     receiver.close()
+
+    # A kill after a delivery, before its cursor commit: a file takes back the tail,
+    # TCP sends those records again (nothing lost; see export_kills.py).
+    op.project("after-file")
+    file_killed_between_write_and_cursor(live, run, outputs["jsonl"])
+    op.project("after-tcp")
+    tcp_killed_between_send_and_cursor(live, run)
+    op.close()
 
     # Bad input and the HEC token, on the same server (one start per store is enough).
     bad_requests_exit_1_and_hec_takes_its_token_from_stdin(live, tmp_path)
