@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Protocol
@@ -108,6 +109,14 @@ class Sink(Protocol):
 
 def pending(source: AuditSource, position: Position, limit: int) -> list[AuditRecord]:
     """Up to about `limit` records after `position` from every log, merged by time."""
+    return page_after(source, position, limit)[0]
+
+
+def page_after(
+    source: AuditSource, position: Position, limit: int
+) -> tuple[list[AuditRecord], Position]:
+    """`pending`, and the position after it: each log's last record, since every log
+    is kept a prefix (cheaper than stepping through every record)."""
     streams = [source.ledger_after(position.ledger, limit)]
     streams += [
         source.lane_after(lane, position.lanes.get(lane, 0), limit) for lane in source.lanes()
@@ -123,7 +132,8 @@ def pending(source: AuditSource, position: Position, limit: int) -> list[AuditRe
             s if s is first else list(takewhile(lambda r: r.timestamp_ms <= cut, s))
             for s in streams
         ]
-    return list(heapq.merge(*streams, key=lambda r: r.timestamp_ms))
+    end = position.advanced([s[-1] for s in streams if s])
+    return list(heapq.merge(*streams, key=lambda r: r.timestamp_ms)), end
 
 
 @dataclass
@@ -136,28 +146,37 @@ class Exporter:
     page: int = 5000  # records per delivery and per cursor commit
 
     def run(self, position: Position, since_ms: int = 0) -> Iterator[int]:
-        """Deliver everything after `position`; yields the running count per delivery."""
+        """Deliver everything after `position`; yields the running count per delivery.
+
+        The next page is read in a thread while this one is rendered and written: the
+        store's drivers wait on the database without the GIL, so the two overlap."""
         self.sink.resume(position.sink)
         sent = 0
-        while True:
-            records = pending(self.source, position, self.page)
-            if not records:
-                self.sink.flush()
-                return
-            kept = [i for i, r in enumerate(records) if r.timestamp_ms >= since_ms]
-            wanted = [records[i] for i in kept] if since_ms else records
-            render = self.render
-            lines = [render(r) for r in wanted]
-            end = position.advanced(records)
-            if self.sink.at_most_once:
-                self.cursors.save(self.name, end)
-                self.sink.deliver(lines)
-            else:
-                self.sink.deliver(lines, self._follower(position, records, kept))
-                self.cursors.save(self.name, end.marked(self.sink.mark()))
-            position = end
-            sent += len(wanted)
-            yield sent
+        with ThreadPoolExecutor(1, thread_name_prefix="export-read") as reader:
+            ahead = reader.submit(page_after, self.source, position, self.page)
+            while (page := ahead.result())[0]:
+                records, end = page
+                ahead = reader.submit(page_after, self.source, end, self.page)
+                sent += self._deliver(position, end, records, since_ms)
+                position = end
+                yield sent
+        self.sink.flush()
+
+    def _deliver(
+        self, start: Position, end: Position, records: list[AuditRecord], since_ms: int
+    ) -> int:
+        """One delivery and its cursor commit (before it for an at-most-once sink)."""
+        kept = [i for i, r in enumerate(records) if r.timestamp_ms >= since_ms]
+        wanted = [records[i] for i in kept] if since_ms else records
+        render = self.render
+        lines = [render(r) for r in wanted]
+        if self.sink.at_most_once:
+            self.cursors.save(self.name, end)
+            self.sink.deliver(lines)
+        else:
+            self.sink.deliver(lines, self._follower(start, records, kept))
+            self.cursors.save(self.name, end.marked(self.sink.mark()))
+        return len(wanted)
 
     def _follower(self, start: Position, records: list[AuditRecord], kept: list[int]) -> Progress:
         """Saves the cursor after the n-th record delivered (and the skipped ones before
