@@ -8,7 +8,10 @@ repeats are exactly the unsaved delivery (the window the README states).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -109,3 +112,35 @@ def tcp_killed_between_send_and_cursor(live: LiveServer, run: Run) -> None:
         assert uids(1) == sent
     finally:
         receiver.close()
+
+
+def file_killed_in_its_first_delivery(live: LiveServer, run: Run, tmp_path: Path) -> None:
+    """A fresh sink killed before any delivery was counted: its first cursor was saved
+    before the first delivery, so `--resume` works (and sends every record once)."""
+    fifo = tmp_path / "audit.fifo"  # a pipe nobody drains: the first write blocks in it
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)
+        args = ("--format", "jsonl", "--sink", "first")
+        command = [sys.executable, "-m", "interfaces.cli.main", "audit", "export", *args]
+        exporter = subprocess.Popen(
+            [*command, "--to", f"file:{fifo}"],
+            cwd=ROOT,
+            env=live.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert select.select([reader], [], [], 30)[0], "the exporter wrote nothing"
+        time.sleep(0.3)
+        assert exporter.poll() is None, "the first delivery fit in the pipe"
+        exporter.send_signal(signal.SIGKILL)
+        exporter.wait()
+    finally:
+        os.close(reader)
+    out = tmp_path / "first.jsonl"
+    code, said = run(live, *args, "--to", f"file:{out}", "--resume")
+    assert code == 0, said
+    ids = [json.loads(line)["id"] for line in lines(out.read_bytes())]
+    assert len(ids) == len(set(ids)) > 100
