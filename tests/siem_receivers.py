@@ -44,6 +44,9 @@ class TcpReceiver:
     connections: list[bytes] = field(default_factory=list)
     paused: threading.Event = field(default_factory=threading.Event)
     received: int = 0
+    # Stop reading once this many bytes came in (once): a SIEM that stalls mid-stream,
+    # however fast the sender is (pausing from the test thread would race it).
+    pause_after: int | None = None
 
     def __post_init__(self) -> None:
         # A small window (inherited by accepted sockets): a paused receiver stops a
@@ -74,6 +77,9 @@ class TcpReceiver:
                     chunks.append(data)
                     self.received += len(data)
                     self.connections[-1] = b"".join(chunks)
+                    if self.pause_after is not None and self.received >= self.pause_after:
+                        self.pause_after = None
+                        self.paused.set()
 
     def close(self) -> None:
         self.sock.close()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import msgspec
 
 from domain.siem.cef import cef_line
 from domain.siem.ocsf import ocsf_event
@@ -14,8 +15,14 @@ from domain.siem.syslog import syslog_message
 FORMATS = ("ocsf", "cef", "syslog", "jsonl")
 
 
+# msgspec (a pure encoder, no I/O) writes the same compact, key-sorted, UTF-8 JSON as
+# `json.dumps(..., ensure_ascii=False, separators=(",", ":"), sort_keys=True)` about five
+# times faster: JSON was the largest share of the export's time per record.
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value).decode()
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,12 @@ VENDOR = "keyledger"
 FAILURES = frozenset({"auth_failure", "secret_read_denied", "secret_rotate_denied", "agent_denied"})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AuditRecord:
-    """`id` is the record's stable id: the ledger notification id ("42") or "lane:seq"."""
+    """`id` is the record's stable id: the ledger notification id ("42") or "lane:seq".
+
+    Slotted and not frozen: the exporter builds one per row, a million a run, and a
+    frozen dataclass is built several times slower. Nothing changes a record."""
 
     id: str
     log: str  # "ledger" or "access"

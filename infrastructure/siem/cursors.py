@@ -1,8 +1,9 @@
 """Per-sink export cursors: the position after the last record each sink was sent.
 
 Embedded mode keeps them in `<data-dir>/export.sqlite` (not the access log's file, so
-a commit per record never queues behind the server's access writer); distributed mode
-in `kl_export_cursors` beside the event store. A cursor is what `--resume` starts from.
+a cursor commit never queues behind the server's access writer); distributed mode in
+`kl_export_cursors` beside the event store. A cursor is what `--resume` starts from,
+with the sink's mark (a file's size) so that a resume can drop an uncounted tail.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class SqlCursorStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         cursor_metadata.create_all(engine)
-        self._conn: Connection | None = None  # one connection: a commit per record is hot
+        self._conn: Connection | None = None  # kept: TCP commits after every send
 
     def load(self, sink: str) -> Position | None:
         query = export_cursors.select().where(export_cursors.c.sink == sink)
@@ -64,7 +65,7 @@ class SqlCursorStore:
         return None if row is None else Position.from_json(json.loads(row["position"]))
 
     def save(self, sink: str, position: Position) -> None:
-        """Upsert one row, as plain driver SQL on a kept connection: it runs per record."""
+        """Upsert one row, as plain driver SQL on a kept connection: it runs per delivery."""
         mark = "%s" if self.engine.dialect.name == "postgresql" else "?"
         params = (sink, json.dumps(position.as_json()), int(time.time() * 1000))
         if self._conn is None:

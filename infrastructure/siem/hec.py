@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from application.siemexport import SinkError
+from application.siemexport import Progress, SinkError
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class HecSink:
+    at_most_once = False
     batch = 100  # one POST per 100 records: an HTTP 200 acknowledges them all
 
     def __init__(
@@ -53,7 +54,21 @@ class HecSink:
             out["time"] = stamp / 1000
         return out
 
-    def deliver(self, records: list[str]) -> None:
+    def resume(self, mark: dict[str, int]) -> None:
+        pass
+
+    def deliver(self, records: list[str], progress: Progress | None = None) -> None:
+        """One POST per `batch` records; the cursor follows each acknowledged POST."""
+        for start in range(0, len(records), self.batch):
+            self._post(records[start : start + self.batch])
+            done = min(start + self.batch, len(records))
+            if progress is not None and done < len(records):
+                progress(done)
+
+    def mark(self) -> dict[str, int]:
+        return {}
+
+    def _post(self, records: list[str]) -> None:
         body = "".join(json.dumps(self._event(r), ensure_ascii=False) for r in records)
         try:
             answer = self._client.post(self.url, content=body.encode())

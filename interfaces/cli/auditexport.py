@@ -121,6 +121,10 @@ def register(audit: typer.Typer) -> None:
                 target = open_sink(to, fmt, token=token, ca_file=ca_file, hostname=host)
             except SinkError as exc:
                 fail(str(exc))
+            if saved is None and since is None:
+                # A first cursor before the first delivery: a kill during it leaves one
+                # for --resume, with the sink's mark (the file's size) to truncate back to.
+                cursors.save(sink, Position().marked(target.mark()))
             render = formatter(fmt, _version(), host, str(os.getpid())).render
             exporter = Exporter(source, cursors, target, render, sink)
             try:

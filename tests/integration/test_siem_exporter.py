@@ -108,3 +108,16 @@ def test_from_skips_older_records_but_moves_the_cursor(
     access(source, "aa", 150, 250)
     assert export(parts, tmp_path / "audit.jsonl", since=200) == ["2", "aa:2", "3"]
     assert cursors.load("siem") == Position(3, {"aa": 2})
+
+
+def test_ids_past_nine_keep_their_order_and_each_is_sent_once(
+    parts: tuple[SqlAuditSource, SqlCursorStore], tmp_path: Path
+) -> None:
+    """Ids are read as text: the page must still be in numeric order ("10" after "9")."""
+    source, cursors = parts
+    ledger(source, *((n, 100 + n) for n in range(1, 13)))
+    access(source, "aa", *(100 + n for n in range(1, 13)))
+    ids = export(parts, tmp_path / "audit.jsonl")
+    assert [i for i in ids if ":" not in i] == [str(n) for n in range(1, 13)]
+    assert [i for i in ids if ":" in i] == [f"aa:{n}" for n in range(1, 13)]
+    assert cursors.load("siem") == Position(12, {"aa": 12})
