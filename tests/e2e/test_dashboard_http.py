@@ -3,6 +3,7 @@ and a value-leak sweep over every page of a seeded vault (no browser needed)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -14,6 +15,9 @@ from interfaces.web.session import secure_cookies
 from tests.e2e.conftest import STORES, module_server
 from tests.e2e.dashboard_helpers import VALUES, Seeded, csrf_of, logged_in, seed
 from tests.e2e.machine_helpers import OWNER, PASSWORD
+
+SCRIPT = re.compile(r"<script([^>]*)>(.*?)</script>", re.S | re.I)
+HANDLER = re.compile(r"\s(on[a-z]+=)", re.I)  # inline event handlers (onclick=…)
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -108,8 +112,18 @@ def test_security_headers_and_no_inline_code(vault: Seeded) -> None:
             assert "script-src 'self'" in csp and "style-src 'self'" in csp
             assert response.headers["x-content-type-options"] == "nosniff"
             assert response.headers["referrer-policy"] == "no-referrer"
-            assert "<script" not in response.text and "style=" not in response.text
-            assert "<style" not in response.text
+            for attributes, body in SCRIPT.findall(response.text):
+                assert 'src="/static/' in attributes and not body.strip()
+            assert "style=" not in response.text and "<style" not in response.text
+            assert not HANDLER.findall(response.text)
+
+
+def test_htmx_is_served_by_keyledger_itself(vault: Seeded) -> None:
+    with httpx.Client(base_url=vault.live.url, timeout=30) as anonymous:
+        script = anonymous.get("/static/vendor/htmx-2.0.11.min.js")
+    assert script.status_code == 200 and "htmx" in script.text
+    assert "javascript" in script.headers["content-type"]
+    assert script.headers["x-content-type-options"] == "nosniff"
 
 
 def user_logins(v: Seeded) -> int:
