@@ -62,22 +62,22 @@ def test_journey_log_in_see_a_new_secret_never_its_value_log_out(world: World) -
     log_in(page, live)
     page.wait_for_function("typeof window.htmx === 'object'")  # vendored, allowed by the CSP
     assert page.get_by_role("heading", name="Overview").is_visible()
-    assert page.get_by_text("batch-7").is_visible()  # waiting for approval
+    assert page.get_by_text("batch-7", exact=True).is_visible()  # waiting for approval
     assert fits_the_viewport(page)
     screenshot(page, f"dashboard-overview-{world.store}")
 
     secret_id = op.secret(payments, "stripe-key", VALUE)  # created outside the browser
     page.get_by_role("link", name="Projects", exact=True).click()
-    page.get_by_role("link", name="payments").click()
+    page.get_by_role("link", name="payments", exact=True).click()
     assert page.get_by_role("heading", name="payments").is_visible()
-    assert page.get_by_text(secret_id).is_visible()
+    assert page.get_by_text(secret_id, exact=True).is_visible()
     assert page.get_by_role("cell", name="stripe-key").is_visible()
     assert VALUE not in page.content()
     assert fits_the_viewport(page)
     screenshot(page, f"dashboard-project-{world.store}")
 
-    page.get_by_role("link", name="Machines").click()
-    assert page.get_by_text("Pending approval").is_visible()
+    page.get_by_role("link", name="Machines", exact=True).click()
+    assert page.get_by_text("Pending approval", exact=True).is_visible()
     assert fits_the_viewport(page)
     screenshot(page, f"dashboard-machines-{world.store}")
 

@@ -37,8 +37,8 @@ def test_a_wrong_password_five_times_is_throttled(server: tuple[LiveServer, Brow
         page.goto(live.url + "/login")
         page.get_by_label("Email").fill(OWNER)
         page.get_by_label("Password").fill("not the password")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log in").click()
         return page.get_by_role("alert").inner_text()
 
     for _ in range(FREE_FAILURES):
