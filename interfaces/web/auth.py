@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
@@ -36,6 +36,7 @@ def _login_page(services: Services, error: str = "", email: str = "", status: in
         template_name="login.html",
         context={"csrf": token, "error": error, "email": email},
         status_code=status,
+        media_type=MediaType.HTML,
         cookies=[cookie(LOGIN_COOKIE, token, services, max_age=3600)],
     )
 

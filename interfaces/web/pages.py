@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Controller, get
 from litestar.di import Provide
+from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
@@ -24,7 +25,9 @@ NEWEST_ALERTS = 10
 
 def page(name: str, viewer: Viewer, section: str, **context: Any) -> Template:
     return Template(
-        template_name=name, context={"csrf": viewer.csrf, "section": section, **context}
+        template_name=name,
+        context={"csrf": viewer.csrf, "section": section, **context},
+        media_type=MediaType.HTML,
     )
 
 

@@ -40,5 +40,16 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def fits_the_viewport(page: Page) -> bool:
-    """Nothing scrolls sideways at 1280 px."""
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+    """Nothing scrolls sideways at 1280 px, and no table spills out of the page's column."""
+    return bool(
+        page.evaluate(
+            """() => {
+              const main = document.querySelector('main');
+              const edge = main.getBoundingClientRect().right
+                - parseFloat(getComputedStyle(main).paddingRight) + 1;
+              return document.documentElement.scrollWidth <= window.innerWidth &&
+                [...main.querySelectorAll('table')].every(
+                  t => t.getBoundingClientRect().right <= edge);
+            }"""
+        )
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -53,13 +55,14 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def logged_in(live: LiveServer) -> httpx.Client:
+@contextmanager
+def logged_in(live: LiveServer) -> Iterator[httpx.Client]:
     """A client holding the dashboard's session cookie, logged in through the form."""
-    client = httpx.Client(base_url=live.url, timeout=30)
-    form = client.get("/login")
-    assert form.status_code == 200
-    done = client.post(
-        "/login", data={"csrf": csrf_of(form.text), "email": OWNER, "password": PASSWORD}
-    )
-    assert done.status_code == 303 and done.headers["location"] == "/", done.text
-    return client
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        form = client.get("/login")
+        assert form.status_code == 200
+        done = client.post(
+            "/login", data={"csrf": csrf_of(form.text), "email": OWNER, "password": PASSWORD}
+        )
+        assert done.status_code == 303 and done.headers["location"] == "/", done.text
+        yield client

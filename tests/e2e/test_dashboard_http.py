@@ -105,17 +105,21 @@ def test_cookies_are_secure_whenever_the_public_url_is_https(tmp_path) -> None:
 
 def test_security_headers_and_no_inline_code(vault: Seeded) -> None:
     with logged_in(vault.live) as client:
-        for path in [*pages(vault), "/login"]:
-            response = client.get(path)
-            csp = response.headers["content-security-policy"]
-            assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
-            assert "script-src 'self'" in csp and "style-src 'self'" in csp
-            assert response.headers["x-content-type-options"] == "nosniff"
-            assert response.headers["referrer-policy"] == "no-referrer"
-            for attributes, body in SCRIPT.findall(response.text):
-                assert 'src="/static/' in attributes and not body.strip()
-            assert "style=" not in response.text and "<style" not in response.text
-            assert not HANDLER.findall(response.text)
+        responses = [client.get(path) for path in pages(vault)]
+    with httpx.Client(base_url=vault.live.url, timeout=30) as anonymous:
+        responses.append(anonymous.get("/login"))
+    for response in responses:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        csp = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        for attributes, body in SCRIPT.findall(response.text):
+            assert 'src="/static/' in attributes and not body.strip()
+        assert "style=" not in response.text and "<style" not in response.text
+        assert not HANDLER.findall(response.text)
 
 
 def test_htmx_is_served_by_keyledger_itself(vault: Seeded) -> None:
