@@ -41,6 +41,7 @@ from interfaces.http.pointintime import PointInTimeController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
 from interfaces.http.webhooks_admin import WebhookAdminController
+from interfaces.web.wiring import template_config, web_router
 
 log = logging.getLogger("keyledger")
 MAX_BODY = 1024 * 1024
@@ -185,6 +186,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             PointInTimeController,
             WebhookAdminController,
             AlertAdminController,
+            web_router(),  # the dashboard: pages at /, same services
         ],
         state=State({"trusted_proxies": trusted, "audit_streams": streams}),
         before_request=refuse_rewritten_peer,
@@ -195,6 +197,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             HTTPException: errors.on_http_error,
             Exception: errors.on_unexpected,
         },
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(title="keyledger", version="0.1.0", path="/schema"),
         request_max_body_size=MAX_BODY,
         on_startup=[start, hear_stop],

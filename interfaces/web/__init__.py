@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages over the same application services as the API."""

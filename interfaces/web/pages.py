@@ -1,0 +1,100 @@
+"""The dashboard's pages: read models only, never a secret's value.
+
+Every page reads through the services the operator API uses (read models, audit
+search, the ledger's aggregates), so the dashboard cannot show what the API would not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.enums import MediaType
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+
+from domain import ids
+from domain.auditcatalogue import Severity
+from domain.auditquery import AuditQuery
+from interfaces.bootstrap import Services
+from interfaces.web.session import Viewer, provide_viewer
+
+NEWEST_ALERTS = 10
+
+
+def page(name: str, viewer: Viewer, section: str, **context: Any) -> Template:
+    return Template(
+        template_name=name,
+        context={"csrf": viewer.csrf, "section": section, **context},
+        media_type=MediaType.HTML,
+    )
+
+
+def frozen_projects(services: Services, projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Freezes live on the Project aggregate (the gate's own source of truth)."""
+    return [p for p in projects if services.ledger.project(p["id"]).frozen]
+
+
+class DashboardController(Controller):
+    path = "/"
+    include_in_schema = False
+    dependencies = {"viewer": Provide(provide_viewer, sync_to_thread=True)}
+
+    @get("/", sync_to_thread=True)
+    def overview(self, viewer: Viewer, services: Services) -> Template:
+        services.catch_up()
+        projects = services.read_models.projects()
+        machines = services.read_models.machines()
+        query = AuditQuery(
+            severities=(Severity.CRITICAL.value, Severity.HIGH.value), page_size=NEWEST_ALERTS
+        )
+        return page(
+            "overview.html",
+            viewer,
+            "overview",
+            project_count=len(projects),
+            secret_count=sum(p["secretCount"] for p in projects),
+            machine_count=len(machines),
+            pending=[m for m in machines if m["status"] == "pending"],
+            frozen=frozen_projects(services, projects),
+            alerts=services.audit_search.page(query)["entries"],
+        )
+
+    @get("/projects", sync_to_thread=True)
+    def projects(self, viewer: Viewer, services: Services) -> Template:
+        services.catch_up()
+        projects = services.read_models.projects()
+        frozen = {p["id"] for p in frozen_projects(services, projects)}
+        return page("projects.html", viewer, "projects", projects=projects, frozen=frozen)
+
+    @get("/projects/{project_id:str}", sync_to_thread=True)
+    def project(self, project_id: str, viewer: Viewer, services: Services) -> Template:
+        services.catch_up()
+        found = (
+            services.read_models.project(project_id)
+            if ids.is_public_id(ids.PROJECT, project_id)
+            else None
+        )
+        if found is None or "deletedAt" in found:
+            raise NotFoundException(f"Project {project_id} not found")
+        return page(
+            "project.html",
+            viewer,
+            "projects",
+            project=found,
+            frozen=services.ledger.project(project_id).frozen,
+            secrets=services.read_models.secrets(project_id),
+        )
+
+    @get("/machines", sync_to_thread=True)
+    def machines(self, viewer: Viewer, services: Services) -> Template:
+        services.catch_up()
+        machines = services.read_models.machines()
+        return page(
+            "machines.html",
+            viewer,
+            "machines",
+            machines=machines,
+            pending=[m for m in machines if m["status"] == "pending"],
+        )

@@ -1,0 +1,55 @@
+"""How the composition root mounts the dashboard: one Router (pages, login, static
+files) with the security headers on every response, and the Jinja2 template config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from interfaces.http.deps import AnyRequest
+from interfaces.web.auth import LoginController
+from interfaces.web.pages import DashboardController
+from interfaces.web.session import LoginRequired, add_security_headers
+
+HERE = Path(__file__).parent
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _filters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["when"] = when
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(
+        directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_filters
+    )
+
+
+def to_login(request: AnyRequest, exc: LoginRequired) -> Redirect:
+    return Redirect("/login", status_code=303)
+
+
+def web_router() -> Router:
+    static = create_static_files_router(path="/static", directories=[HERE / "static"])
+    return Router(
+        path="/",
+        route_handlers=[LoginController, DashboardController, static],
+        after_request=add_security_headers,
+        exception_handlers={LoginRequired: to_login},
+        include_in_schema=False,
+    )
+
+
+__all__: list[Any] = ["template_config", "web_router"]
