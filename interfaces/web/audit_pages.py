@@ -1,0 +1,121 @@
+"""The dashboard's audit pages: the query over both logs (and its CSV), the live view
+fed by the same server-sent event stream as /v1/admin/audit/stream, and verification.
+
+Each route calls what the operator API calls (domain.auditquery.parse_query, the audit
+search, the audit CSV, the stream hub, the verifier); only the authentication differs:
+the dashboard's session cookie instead of a bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+from litestar import Controller, Request, Response, get
+from litestar.background_tasks import BackgroundTask
+from litestar.di import Provide
+from litestar.response import ServerSentEvent, Template
+
+from domain.auditcatalogue import CATALOGUE, Severity
+from domain.auditquery import parse_query
+from domain.errors import InvalidInput
+from interfaces.bootstrap import Services
+from interfaces.http.audit import csv_response
+from interfaces.http.auditparams import raw_params
+from interfaces.http.auditstream import StreamHub, follow, start
+from interfaces.http.deps import AnyRequest
+from interfaces.web.pages import page
+from interfaces.web.session import Viewer, provide_viewer
+
+SORTS = ("timestamp", "action", "severity", "sourceIp")
+
+
+def filters(request: AnyRequest) -> dict[str, list[str]]:
+    """The form's fields as the API's query parameters; a field left empty is no filter."""
+    given = raw_params(request)
+    return {k: kept for k, v in given.items() if (kept := [x for x in v if x])}
+
+
+def link(params: dict[str, list[str]], **extra: str) -> str:
+    """A query string of the filters (plus `extra`), for paging and the CSV link."""
+    pairs = [(k, v) for k, values in params.items() if k != "page" for v in values]
+    return urlencode(pairs + list(extra.items()))
+
+
+def shown(detail: Any) -> str:
+    return detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+
+
+class AuditPagesController(Controller):
+    path = "/audit"
+    include_in_schema = False
+    dependencies = {"viewer": Provide(provide_viewer, sync_to_thread=True)}
+
+    @get("/", sync_to_thread=True)
+    def query(self, viewer: Viewer, services: Services, request: AnyRequest) -> Template:
+        """The filter form and one page of results; a bad filter is a 400 on the page."""
+        params = filters(request)
+        context: dict[str, Any] = {
+            "params": params,
+            "actions": [e.action for e in CATALOGUE],
+            "severities": [s.value for s in Severity],
+            "sorts": SORTS,
+            "shown": shown,
+        }
+        try:
+            query, _ = parse_query(params)
+        except InvalidInput as bad:
+            refused = page("audit.html", viewer, "audit", error=str(bad), **context)
+            refused.status_code = 400
+            return refused
+        services.catch_up()
+        result = services.audit_search.page(query)
+        last = max(1, -(-result["total"] // query.page_size))
+        return page(
+            "audit.html",
+            viewer,
+            "audit",
+            result=result,
+            last=last,
+            previous=link(params, page=str(query.page - 1)) if query.page > 1 else "",
+            next=link(params, page=str(query.page + 1)) if query.page < last else "",
+            csv=link(params),
+            **context,
+        )
+
+    @get("/query.csv", sync_to_thread=True)
+    def query_csv(self, viewer: Viewer, services: Services, request: AnyRequest) -> Response[str]:
+        """The operator API's CSV for the same filters (400 `{"error"}` when bad)."""
+        query, _ = parse_query(filters(request))
+        services.catch_up()
+        return csv_response(services, query)
+
+    @get("/live", sync_to_thread=False)
+    def live(self, viewer: Viewer) -> Template:
+        return page("audit_live.html", viewer, "live")
+
+    @get("/stream")
+    async def stream(
+        self,
+        viewer: Viewer,
+        services: Services,
+        request: Request,  # type: ignore[type-arg]
+    ) -> ServerSentEvent:
+        """The events of GET /v1/admin/audit/stream, on the session cookie."""
+        hub: StreamHub = request.app.state["audit_streams"]
+        cursor = request.headers.get("last-event-id")
+        source = services.audit_source
+        position = await anyio.to_thread.run_sync(start, source, cursor)
+        slot = hub.claim()
+        return ServerSentEvent(
+            follow(source, position, hub, slot),
+            background=BackgroundTask(slot.release),
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @get("/verify", sync_to_thread=True)
+    def verify(self, viewer: Viewer, services: Services) -> Template:
+        """The same verification as GET /v1/admin/audit/verify, run on page load."""
+        return page("audit_verify.html", viewer, "verify", report=services.audit.verify().as_json())
