@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
-from litestar.response import ServerSentEvent, Template
+from litestar.response import Redirect, ServerSentEvent, Template
 
+from domain import ids
+from domain.audit import ActorKind, AuditStamp
 from domain.auditcatalogue import CATALOGUE, Severity
 from domain.auditquery import parse_query
 from domain.errors import InvalidInput
@@ -25,9 +27,10 @@ from interfaces.bootstrap import Services
 from interfaces.http.audit import csv_response
 from interfaces.http.auditparams import raw_params
 from interfaces.http.auditstream import StreamHub, follow, start
-from interfaces.http.deps import AnyRequest
-from interfaces.web.pages import page
-from interfaces.web.session import Viewer, provide_viewer
+from interfaces.http.deps import AnyRequest, client_ip
+from interfaces.web.auth import Form
+from interfaces.web.pages import frozen_projects, page
+from interfaces.web.session import Viewer, check_csrf, provide_viewer
 
 SORTS = ("timestamp", "action", "severity", "sourceIp")
 
@@ -119,3 +122,34 @@ class AuditPagesController(Controller):
     def verify(self, viewer: Viewer, services: Services) -> Template:
         """The same verification as GET /v1/admin/audit/verify, run on page load."""
         return page("audit_verify.html", viewer, "verify", report=services.audit.verify().as_json())
+
+
+class CanaryPagesController(Controller):
+    path = "/canaries"
+    include_in_schema = False
+    dependencies = {"viewer": Provide(provide_viewer, sync_to_thread=True)}
+
+    @get("/", sync_to_thread=True)
+    def canaries(self, viewer: Viewer, services: Services) -> Template:
+        """Every canary with its fire count and last trip, and the frozen projects."""
+        services.catch_up()
+        projects = services.read_models.projects()
+        return page(
+            "canaries.html",
+            viewer,
+            "canaries",
+            canaries=services.canaries.list(),
+            names={p["id"]: p["name"] for p in projects},
+            frozen=frozen_projects(services, projects),
+        )
+
+    @post("/unfreeze/{project_id:str}", sync_to_thread=True)
+    def unfreeze(
+        self, project_id: str, data: Form, viewer: Viewer, services: Services, request: AnyRequest
+    ) -> Redirect:
+        """POST /v1/admin/projects/{id}/unfreeze's service, behind the form's CSRF token."""
+        check_csrf(viewer.csrf, data)
+        stamp = AuditStamp(ActorKind.USER, client_ip(request), user_id=viewer.session.user_id)
+        services.freezes.unfreeze(ids.require(ids.PROJECT, project_id), stamp)
+        services.catch_up()
+        return Redirect("/canaries", status_code=303)

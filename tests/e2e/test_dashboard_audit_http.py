@@ -19,7 +19,13 @@ from tests.e2e.dashboard_helpers import VALUES, Seeded, logged_in, seed
 from tests.e2e.test_dashboard_http import HANDLER, SCRIPT
 
 NEXT = re.compile(r'<a href="(/audit\?[^"]+)">Next page</a>')
-PAGES = ("/audit", "/audit/live", "/audit/verify", "/audit?actions=secret_update&pageSize=1")
+PAGES = (
+    "/audit",
+    "/audit/live",
+    "/audit/verify",
+    "/canaries",
+    "/audit?actions=secret_update&pageSize=1",
+)
 
 
 @pytest.fixture(scope="module", params=STORES)
