@@ -22,7 +22,7 @@ from domain import ids
 from domain.audit import ActorKind, AuditStamp
 from domain.auditcatalogue import CATALOGUE, Severity
 from domain.auditquery import parse_query
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from interfaces.bootstrap import Services
 from interfaces.http.audit import csv_response
 from interfaces.http.auditparams import raw_params
@@ -122,6 +122,26 @@ class AuditPagesController(Controller):
     def verify(self, viewer: Viewer, services: Services) -> Template:
         """The same verification as GET /v1/admin/audit/verify, run on page load."""
         return page("audit_verify.html", viewer, "verify", report=services.audit.verify().as_json())
+
+    @get("/history", sync_to_thread=True)
+    def history(
+        self, viewer: Viewer, services: Services, at: str = "", secret: str = ""
+    ) -> Template:
+        """The vault as of a time, or who could read a secret then (application/pointintime),
+        from the same service as GET /v1/admin/audit/as-of and /who-could-read."""
+        context: dict[str, Any] = {"at": at[:64], "secret": secret[:64]}
+        status = 200
+        try:
+            if at and secret:
+                context["could"] = services.point_in_time.who_could_read(secret[:64], at[:64])
+            elif at:
+                context["state"] = services.point_in_time.as_of(at[:64])
+        except (InvalidInput, NotFound) as bad:
+            context["error"] = str(bad)
+            status = 404 if isinstance(bad, NotFound) else 400
+        shown = page("audit_history.html", viewer, "history", **context)
+        shown.status_code = status
+        return shown
 
 
 class CanaryPagesController(Controller):

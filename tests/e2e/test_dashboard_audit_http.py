@@ -8,6 +8,7 @@ import html
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -145,3 +146,32 @@ def test_the_live_stream_carries_new_records_on_the_session_cookie(vault: Seeded
     assert "secret_create" not in [e["action"] for e in events]  # only records from now on
     for value in VALUES:
         assert all(value not in line for line in raw)
+
+
+def test_history_shows_the_vault_and_who_could_read_then(vault: Seeded) -> None:
+    now = str(int(time.time() * 1000))
+    api = vault.op.get("/v1/admin/audit/who-could-read", secret=vault.stripe, at=now)
+    with logged_in(vault.live) as client:
+        state = client.get("/audit/history", params={"at": now})
+        could = client.get("/audit/history", params={"at": now, "secret": vault.stripe})
+        before = client.get("/audit/history", params={"at": "2001-01-01T00:00:00Z"})
+    assert (
+        state.status_code == 200 and "legacy-billing" in state.text and "stripe-key" in state.text
+    )
+    assert "Frozen" in state.text and "(v2, " in state.text
+    readers = [m for m in api["machines"] if m["couldRead"]]
+    assert [m["machineId"] for m in readers] == [vault.approved]
+    row = could.text[could.text.index(">web-1<") : could.text.index(vault.approved)]
+    assert ">Yes<" in row
+    assert "did not exist yet" in before.text
+    for response in (state, could, before):
+        for value in VALUES:
+            assert value not in response.text
+
+
+def test_history_refuses_bad_input_on_the_page(vault: Seeded) -> None:
+    with logged_in(vault.live) as client:
+        bad_time = client.get("/audit/history", params={"at": "last tuesday"})
+        unknown = client.get("/audit/history", params={"at": "0", "secret": "sk_0000000000"})
+    assert bad_time.status_code == 400 and 'role="alert"' in bad_time.text
+    assert unknown.status_code == 404 and 'role="alert"' in unknown.text
