@@ -158,7 +158,12 @@ def test_history_shows_the_vault_and_who_could_read_then(vault: Seeded) -> None:
     assert (
         state.status_code == 200 and "legacy-billing" in state.text and "stripe-key" in state.text
     )
-    assert "Frozen" in state.text and "(v2, " in state.text
+    version = next(
+        s["version"]
+        for s in vault.op.get("/v1/admin/audit/as-of", at=now)["secrets"]
+        if s["id"] == vault.stripe
+    )
+    assert "Frozen" in state.text and f"stripe-key (v{version}, live)" in state.text
     readers = [m for m in api["machines"] if m["couldRead"]]
     assert [m["machineId"] for m in readers] == [vault.approved]
     row = could.text[could.text.index(">web-1<") : could.text.index(vault.approved)]
