@@ -145,11 +145,13 @@ class AuditPagesController(Controller):
 
 
 class CanaryPagesController(Controller):
-    path = "/canaries"
+    """Canaries, freezes and where alerts go: the tripwire's side of the dashboard."""
+
+    path = "/"
     include_in_schema = False
     dependencies = {"viewer": Provide(provide_viewer, sync_to_thread=True)}
 
-    @get("/", sync_to_thread=True)
+    @get("/canaries", sync_to_thread=True)
     def canaries(self, viewer: Viewer, services: Services) -> Template:
         """Every canary with its fire count and last trip, and the frozen projects."""
         services.catch_up()
@@ -163,7 +165,7 @@ class CanaryPagesController(Controller):
             frozen=frozen_projects(services, projects),
         )
 
-    @post("/unfreeze/{project_id:str}", sync_to_thread=True)
+    @post("/canaries/unfreeze/{project_id:str}", sync_to_thread=True)
     def unfreeze(
         self, project_id: str, data: Form, viewer: Viewer, services: Services, request: AnyRequest
     ) -> Redirect:
@@ -173,3 +175,10 @@ class CanaryPagesController(Controller):
         services.freezes.unfreeze(ids.require(ids.PROJECT, project_id), stamp)
         services.catch_up()
         return Redirect("/canaries", status_code=303)
+
+    @get("/alerts", sync_to_thread=True)
+    def alerts(self, viewer: Viewer, services: Services) -> Template:
+        """Read-only: alert mail settings (never the SMTP password) and webhook health,
+        from the services behind GET /v1/admin/alerts and /v1/admin/webhooks."""
+        hooks = [w.as_json() for w in services.webhooks.all()]
+        return page("alerts.html", viewer, "alerts", alerts=services.alerts.status(), hooks=hooks)

@@ -28,7 +28,8 @@ def tripped(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Tripped]:
     with ExitStack() as stack:
-        live = module_server(stack, request.param, tmp_path_factory)
+        env = {"KEYLEDGER_ALLOW_LOOPBACK_WEBHOOKS": "1"}  # a webhook with nobody listening
+        live = module_server(stack, request.param, tmp_path_factory, **env)
         live.start()
         vault = seed(live)
         stack.callback(vault.op.close)
@@ -80,3 +81,19 @@ def test_unfreeze_with_the_token_lifts_the_freeze(tripped: Tripped) -> None:
         bad = client.post("/canaries/unfreeze/not-a-project", data={"csrf": csrf})
         assert bad.status_code in (400, 404)
     assert unfreezes(tripped) == before + 1
+
+
+def test_the_alerts_page_shows_webhook_health_never_its_signing_secret(tripped: Tripped) -> None:
+    op = tripped.vault.op
+    with logged_in(tripped.vault.live) as client:
+        empty = client.get("/alerts")
+        url = "https://127.0.0.1:9/keyledger/dashboard"
+        added = op.post("/v1/admin/webhooks", {"url": url, "actions": ["secret_create"]})
+        page = client.get("/alerts")
+    assert empty.status_code == 200 and "No webhooks yet" in empty.text
+    assert "No alert mail yet" in empty.text  # no SMTP configured: says what to do
+    assert page.status_code == 200 and url in page.text and added["id"] in page.text
+    assert "Healthy" in page.text or "Failing" in page.text
+    assert len(added["signingSecret"]) >= 16 and added["signingSecret"] not in page.text
+    for value in (*VALUES, tripped.value):
+        assert value not in page.text
