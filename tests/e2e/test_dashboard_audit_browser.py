@@ -4,6 +4,7 @@ rows built with textContent under the strict CSP), and the query page renders.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -63,5 +64,16 @@ def test_journey_a_new_record_appears_in_the_live_view_without_reload(world: Wor
     assert VALUE not in page.content()
     assert fits_the_viewport(page)
     screenshot(page, f"dashboard-audit-query-{world.store}")
+
+    page.get_by_role("link", name="Canaries", exact=True).click()
+    assert page.get_by_role("button", name="Unfreeze payments").is_visible()  # frozen above
+    assert fits_the_viewport(page)
+    screenshot(page, f"dashboard-canaries-{world.store}")
+    page.get_by_role("link", name="Vault history", exact=True).click()
+    page.get_by_label("At").fill(str(int(time.time() * 1000)))
+    page.get_by_label("Secret ID (for who could read)").fill(secret_id)
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_role("heading", name=f"Who could read {secret_id}", exact=False).is_visible()
+    screenshot(page, f"dashboard-history-{world.store}")
     assert refused == []
     page.close()
