@@ -52,7 +52,7 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def _csv(services: Services, query: AuditQuery) -> Response[str]:
+def csv_response(services: Services, query: AuditQuery) -> Response[str]:
     total = services.audit_search.total(query)
     rows = services.audit_search.rows(query, 0, CSV_MAX_ROWS)
     out = io.StringIO()
@@ -101,7 +101,7 @@ class AuditController(Controller):
         query, fmt = parsed
         services.catch_up()
         if fmt == "csv":
-            return _csv(services, query)
+            return csv_response(services, query)
         return Response(services.audit_search.page(query))
 
     @get("/query.csv", sync_to_thread=True)
@@ -109,4 +109,4 @@ class AuditController(Controller):
         """The same filters as /query, as CSV: the first 10,000 rows in the query's order
         (page and pageSize are ignored); `X-Keyledger-Truncated: true` when cut."""
         services.catch_up()
-        return _csv(services, parsed[0])
+        return csv_response(services, parsed[0])

@@ -28,7 +28,7 @@ SESSION_COOKIE = "keyledger_session"
 LOGIN_COOKIE = "keyledger_login_csrf"
 CSRF_FIELD = "csrf"
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {

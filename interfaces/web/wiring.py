@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from interfaces.http.deps import AnyRequest
+from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
@@ -45,7 +46,13 @@ def web_router() -> Router:
     static = create_static_files_router(path="/static", directories=[HERE / "static"])
     return Router(
         path="/",
-        route_handlers=[LoginController, DashboardController, static],
+        route_handlers=[
+            LoginController,
+            DashboardController,
+            AuditPagesController,
+            CanaryPagesController,
+            static,
+        ],
         after_request=add_security_headers,
         exception_handlers={LoginRequired: to_login},
         include_in_schema=False,
