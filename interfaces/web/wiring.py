@@ -17,6 +17,7 @@ from interfaces.http.deps import AnyRequest
 from interfaces.web.auth import LoginController
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
+from interfaces.web.vault_pages import VaultActions
 
 HERE = Path(__file__).parent
 
@@ -45,7 +46,7 @@ def web_router() -> Router:
     static = create_static_files_router(path="/static", directories=[HERE / "static"])
     return Router(
         path="/",
-        route_handlers=[LoginController, DashboardController, static],
+        route_handlers=[LoginController, DashboardController, VaultActions, static],
         after_request=add_security_headers,
         exception_handlers={LoginRequired: to_login},
         include_in_schema=False,
