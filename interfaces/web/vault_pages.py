@@ -21,6 +21,8 @@ from domain.audit import ActorKind, AuditStamp
 from domain.errors import Conflict, Forbidden, InvalidInput, Locked, NotFound
 from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest, client_ip
+from interfaces.http.enroll import api_url
+from interfaces.http.machines_admin import connect_commands
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -91,6 +93,31 @@ class VaultActions(Controller):
             return refused(viewer, str(error), back, "projects")
         services.projector.catch_up()
         return done(back, "secret-created")
+
+    @post("/machines/token", sync_to_thread=True)
+    def bootstrap_token(
+        self, data: Form, request: AnyRequest, viewer: Viewer, services: Services
+    ) -> Any:
+        """Shown once in this response (no redirect: a token never goes into a URL)."""
+        check_csrf(viewer.csrf, data)
+        try:
+            url = api_url(request, services)
+            token, expires = services.machines.create_bootstrap_token(
+                _field(data, "name"), _stamp(request, viewer)
+            )
+        except REFUSED as error:
+            return refused(viewer, str(error), "/machines", "machines")
+        services.projector.catch_up()
+        return Template(
+            template_name="bootstrap_token.html",
+            context={
+                "csrf": viewer.csrf,
+                "section": "machines",
+                "expires": expires,
+                "commands": connect_commands(url, token),
+            },
+            media_type=MediaType.HTML,
+        )
 
     @post("/machines/{machine_id:str}/{verb:str}", sync_to_thread=True)
     def machine_action(

@@ -172,3 +172,18 @@ def test_unknown_machines_secrets_and_verbs_are_refused(
         data=form(client, page, secret_id="sk_0000000000", machine_id=vault.approved),
     )
     assert wrong.status_code == 400
+
+
+def test_a_bootstrap_token_page_shows_both_connect_commands_once(
+    vault: Seeded, client: httpx.Client
+) -> None:
+    before = vault.op.get("/v1/admin/audit/query", actions="bootstrap_token_create")["total"]
+    page = client.post("/machines/token", data=form(client, "/machines", name="edge-9"))
+    assert page.status_code == 200 and "Single use" in page.text
+    token = page.text.split("/v1/bootstrap/")[1].split(" ")[0]
+    assert f"curl -sSL {vault.live.url}/v1/bootstrap/{token} | sh" in page.text
+    assert f"keyledger connect --token {token} --server {vault.live.url}" in page.text
+    assert token not in client.get("/machines").text  # never shown again
+    after = vault.op.get("/v1/admin/audit/query", actions="bootstrap_token_create")["total"]
+    assert after == before + 1
+    assert client.post("/machines/token", data={"name": "x"}).status_code == 403
