@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, post
+from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -27,7 +27,7 @@ from interfaces.web.session import Viewer, check_csrf, provide_viewer
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 REFUSED = (InvalidInput, NotFound, Conflict, Locked, Forbidden)
-MACHINE_VERBS = ("approve", "deny", "enable", "disable")
+MACHINE_VERBS = ("approve", "deny", "enable", "disable", "revoke")
 
 
 def _stamp(request: AnyRequest, viewer: Viewer) -> AuditStamp:
@@ -50,6 +50,21 @@ def refused(viewer: Viewer, message: str, back: str, section: str) -> Template:
         status_code=400,
         media_type=MediaType.HTML,
     )
+
+
+def machine_verb(
+    machine_id: str, verb: str, data: Form, request: AnyRequest, viewer: Viewer, services: Services
+) -> Any:
+    """approve, deny, enable, disable, revoke: the MachineService method of that name."""
+    check_csrf(viewer.csrf, data)
+    if verb not in MACHINE_VERBS:
+        raise NotFoundException(f"No action {verb}")
+    try:
+        getattr(services.machines, verb)(machine_id, _stamp(request, viewer))
+    except REFUSED as error:
+        return refused(viewer, str(error), "/machines", "machines")
+    services.projector.catch_up()
+    return done("/machines", f"machine-{verb}")
 
 
 class VaultActions(Controller):
@@ -119,6 +134,21 @@ class VaultActions(Controller):
             media_type=MediaType.HTML,
         )
 
+    @get("/machines/{machine_id:str}/revoke", sync_to_thread=True)
+    def revoke_preview(self, machine_id: str, viewer: Viewer, services: Services) -> Template:
+        """What a revoke removes, counted by the API's own preview, before the owner confirms."""
+        services.projector.catch_up()
+        try:
+            machine = services.machines.machine(machine_id)
+            preview = services.machines.revoke_preview(machine_id)
+        except NotFound as missing:
+            raise NotFoundException(str(missing)) from None
+        return Template(
+            template_name="revoke.html",
+            context={"csrf": viewer.csrf, "section": "machines", "machine": machine, **preview},
+            media_type=MediaType.HTML,
+        )
+
     @post("/machines/{machine_id:str}/{verb:str}", sync_to_thread=True)
     def machine_action(
         self,
@@ -129,15 +159,14 @@ class VaultActions(Controller):
         viewer: Viewer,
         services: Services,
     ) -> Any:
-        check_csrf(viewer.csrf, data)
-        if verb not in MACHINE_VERBS:
-            raise NotFoundException(f"No action {verb}")
-        try:
-            getattr(services.machines, verb)(machine_id, _stamp(request, viewer))
-        except REFUSED as error:
-            return refused(viewer, str(error), "/machines", "machines")
-        services.projector.catch_up()
-        return done("/machines", f"machine-{verb}")
+        return machine_verb(machine_id, verb, data, request, viewer, services)
+
+    @post("/machines/{machine_id:str}/revoke", sync_to_thread=True)
+    def revoke(
+        self, machine_id: str, data: Form, request: AnyRequest, viewer: Viewer, services: Services
+    ) -> Any:
+        """Its own route: the preview's GET on this path would otherwise shadow the POST."""
+        return machine_verb(machine_id, "revoke", data, request, viewer, services)
 
     @post("/projects/{project_id:str}/grants", sync_to_thread=True)
     def grant(

@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import STORES, module_server
 from tests.e2e.dashboard_helpers import VALUES, Seeded, csrf_of, logged_in, seed
 from tests.e2e.machine_helpers import register_machine
+from tests.e2e.test_dashboard_http import HANDLER, SCRIPT
 
 TYPED = "typed-in-DASHBOARD-value-7f3a91c0"  # a value entered through the form
 
@@ -187,3 +188,44 @@ def test_a_bootstrap_token_page_shows_both_connect_commands_once(
     after = vault.op.get("/v1/admin/audit/query", actions="bootstrap_token_create")["total"]
     assert after == before + 1
     assert client.post("/machines/token", data={"name": "x"}).status_code == 403
+
+
+def test_revoke_shows_the_preview_then_revokes_on_confirm(
+    vault: Seeded, client: httpx.Client
+) -> None:
+    doomed = register_machine(
+        vault.live, vault.op, "dash-doomed", project_id=vault.payments, grants=(vault.stripe,)
+    ).machine_id
+    assert f'href="/machines/{doomed}/revoke"' in client.get("/machines").text
+    preview = client.get(f"/machines/{doomed}/revoke")
+    assert preview.status_code == 200
+    assert "loses 1 grant and its membership in 1 project" in preview.text
+    assert machine(vault, doomed)["status"] == "approved"  # looking changes nothing
+    assert client.post(f"/machines/{doomed}/revoke", data={}).status_code == 403
+    done = client.post(f"/machines/{doomed}/revoke", data=form(client, "/machines"))
+    assert done.headers["location"] == "/machines?done=machine-revoke"
+    assert machine(vault, doomed)["status"] == "revoked"
+    assert client.get("/machines/no-such-machine/revoke").status_code == 404
+
+
+def test_every_new_page_holds_no_value_and_no_inline_code(
+    vault: Seeded, client: httpx.Client
+) -> None:
+    """The value-leak sweep of test_dashboard_http, over this slice's pages."""
+    responses = [
+        client.get(f"/machines/{vault.approved}/revoke"),
+        client.post("/machines/token", data=form(client, "/machines")),
+        client.post("/projects", data=form(client, "/projects", name="")),
+        client.get("/machines?done=machine-approve"),
+        client.get(f"/projects/{vault.payments}?done=secret-created"),
+        client.get("/projects?done=nonsense"),
+    ]
+    for response in responses:
+        assert response.status_code in (200, 400)
+        assert response.headers["content-type"].startswith("text/html")
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        no_value_in(response.text, TYPED)
+        for attributes, body in SCRIPT.findall(response.text):
+            assert 'src="/static/' in attributes and not body.strip()
+        assert "style=" not in response.text and not HANDLER.findall(response.text)
+    assert "nonsense" not in responses[-1].text  # only known flash keys are shown
