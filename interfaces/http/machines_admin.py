@@ -24,6 +24,14 @@ from interfaces.http.schemas import (
 )
 
 
+def connect_commands(url: str, token: str) -> dict[str, str]:
+    """The two ways a machine uses a bootstrap token (API and dashboard show the same)."""
+    return {
+        "sh": f"curl -sSL {url}/v1/bootstrap/{token} | sh",
+        "python": f"keyledger connect --token {token} --server {url}",
+    }
+
+
 def _machine(machine: Machine) -> dict[str, Any]:
     return {
         "id": machine.machine_id,
@@ -61,10 +69,7 @@ class MachineAdminController(Controller):
         return {
             "token": token,
             "expiresAt": expires,
-            "commands": {
-                "sh": f"curl -sSL {url}/v1/bootstrap/{token} | sh",
-                "python": f"keyledger connect --token {token} --server {url}",
-            },
+            "commands": connect_commands(url, token),
         }
 
     @get("/machines", sync_to_thread=True)

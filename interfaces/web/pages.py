@@ -85,6 +85,7 @@ class DashboardController(Controller):
             project=found,
             frozen=services.ledger.project(project_id).frozen,
             secrets=services.read_models.secrets(project_id),
+            machines=services.read_models.machines(),
         )
 
     @get("/machines", sync_to_thread=True)

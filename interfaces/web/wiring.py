@@ -18,6 +18,7 @@ from interfaces.web.audit_pages import AuditPagesController, CanaryPagesControll
 from interfaces.web.auth import LoginController
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
+from interfaces.web.vault_pages import VaultActions
 
 HERE = Path(__file__).parent
 
@@ -51,6 +52,7 @@ def web_router() -> Router:
             DashboardController,
             AuditPagesController,
             CanaryPagesController,
+            VaultActions,
             static,
         ],
         after_request=add_security_headers,
