@@ -61,6 +61,20 @@ def readyz(services: Services) -> Response[dict[str, Any]]:
 
 
 ORPHAN_CLOSE_SECONDS = 5.0
+SERVER_PID_ENV = "KEYLEDGER_SERVER_PID"  # set by `keyledger server` for its workers
+
+
+def server_pid() -> int:
+    """The process this worker must outlive no longer than: the one that ran `serve`.
+
+    Read from the environment, not from `getppid()` at start-up: a worker that is still
+    starting when the server is SIGKILLed would otherwise take its new parent (init) for
+    the server and never notice. In the process that ran `serve` itself, or without the
+    variable, the parent at start-up is all there is to go by."""
+    named = os.environ.get(SERVER_PID_ENV, "")
+    if named.isdigit() and int(named) != os.getpid():
+        return int(named)
+    return os.getppid()
 
 
 class BackgroundLoops:
@@ -68,7 +82,7 @@ class BackgroundLoops:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.parent = os.getppid()
+        self.parent = server_pid()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="keyledger-loops", daemon=True)
         # Its own thread: a loop iteration stuck on a busy database must not keep an

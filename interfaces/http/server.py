@@ -15,6 +15,7 @@ KEYLEDGER_TRUSTED_PROXIES), and it writes no per-request line unless asked.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
 from typing import Any
 
@@ -58,9 +59,12 @@ def serve(host: str, port: int, workers: int, access_log: bool, log_level: str) 
     from granian.log import LogLevels
     from granian.server import Server
 
+    from interfaces.http.app import SERVER_PID_ENV
+
     # Workers start as fresh interpreters, as uvicorn's did: nothing the main process
     # opened (database files, pools, threads) is inherited by a fork.
     multiprocessing.set_start_method("spawn", force=True)
+    os.environ[SERVER_PID_ENV] = str(os.getpid())  # each worker watches for this one's death
     server = Server(
         "interfaces.http.asgi:app",
         address=host,
