@@ -15,7 +15,7 @@ acknowledgement, moves the cursor before it sends: at most once.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -77,11 +77,17 @@ class Position:
 
 
 class AuditSource(Protocol):
-    def ledger_after(self, notification_id: int, limit: int) -> list[AuditRecord]: ...
+    def ledger_after(
+        self, notification_id: int, limit: int, actions: Collection[str] | None = None
+    ) -> list[AuditRecord]:
+        """Up to `limit` ledger records after the id; only `actions` when given."""
+        ...
 
     def lanes(self) -> list[str]: ...
 
-    def lane_after(self, lane: str, seq: int, limit: int) -> list[AuditRecord]: ...
+    def lane_after(
+        self, lane: str, seq: int, limit: int, actions: Collection[str] | None = None
+    ) -> list[AuditRecord]: ...
 
     def count_after(self, position: Position) -> int: ...
 

@@ -122,3 +122,53 @@ def test_settled_rows_are_pruned_pending_ones_kept(services: Services) -> None:
     assert box.prune(started - 1) == 0  # younger than the cut-off
     assert box.prune(now + 60_000) == 1
     assert [r["delivery_id"] for r in _rows(services)] == [waiting]
+
+
+class Watched:
+    """The real source, remembering every record a page brought into Python."""
+
+    def __init__(self, source: object) -> None:
+        self.source = source
+        self.seen: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.source, name)
+
+    def ledger_after(self, *args: object, **kwargs: object) -> list[object]:
+        records = self.source.ledger_after(*args, **kwargs)  # type: ignore[attr-defined]
+        self.seen += [r.action for r in records]
+        return records  # type: ignore[no-any-return]
+
+    def lane_after(self, *args: object, **kwargs: object) -> list[object]:
+        records = self.source.lane_after(*args, **kwargs)  # type: ignore[attr-defined]
+        self.seen += [r.action for r in records]
+        return records  # type: ignore[no-any-return]
+
+
+def test_with_nobody_listening_the_follower_moves_to_the_head_unread(services: Services) -> None:
+    box = SqlOutbox(services.projector.engine)
+    source = Watched(services.audit_source)
+    follower = Follower(source, box, page=3)  # type: ignore[arg-type]
+    follower.step()
+    _deletions(services, 4)
+    follower.drain()
+    assert source.seen == []  # not one record read, yet every one passed
+    assert box.position() == services.audit_source.head()
+    _subscribe(services)  # a destination added now gets what comes after, not history
+    later = _deletions(services, 2)
+    assert follower.drain() == 2
+    bodies = [bytes(r["body"]) for r in _rows(services)]  # type: ignore[arg-type]
+    assert all(any(s.encode() in b for b in bodies) for s in later) and len(bodies) == 2
+
+
+def test_only_the_subscribed_actions_are_read(services: Services) -> None:
+    _subscribe(services)  # secret_delete only
+    box = SqlOutbox(services.projector.engine)
+    source = Watched(services.audit_source)
+    follower = Follower(source, box, page=2)  # type: ignore[arg-type]
+    follower.step()
+    deleted = _deletions(services, 5)  # 1 project, 5 creates, 5 deletes
+    assert follower.drain() == 5
+    assert source.seen == ["secret_delete"] * 5
+    assert box.position() == services.audit_source.head()
+    assert len(_rows(services)) == len(deleted)
