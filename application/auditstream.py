@@ -29,6 +29,14 @@ class StreamSource(AuditSource, Protocol):
         """The position after the newest record of every log (where "only new" starts)."""
         ...
 
+    def since(self, since_ms: int) -> Position:
+        """Just before the first record stamped at or after `since_ms`, in every log."""
+        ...
+
+    def back(self, count: int) -> Position:
+        """Just before the newest `count` records of both logs together."""
+        ...
+
 
 def encode_cursor(position: Position) -> str:
     lanes = {lane: seq for lane, seq in sorted(position.lanes.items()) if seq > 0}

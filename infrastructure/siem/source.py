@@ -49,6 +49,19 @@ LANE_PAGE = (
     " WHERE lane = {mark} AND seq > {mark}{only} ORDER BY seq LIMIT {mark}"
 )
 
+# The newest records up to a mark, newest first (a tail's start).
+LEDGER_BACK = (
+    f"SELECT CAST(notification_id AS TEXT) AS record_id, 'ledger', {FIELDS}"  # noqa: S608
+    f" FROM {audit_log.name}"
+    " WHERE log = 'ledger' AND notification_id <= {mark}{only}"
+    " ORDER BY notification_id DESC LIMIT {mark}"
+)
+LANE_BACK = (
+    f"SELECT lane || ':' || CAST(seq AS TEXT) AS record_id, 'access', {FIELDS}"  # noqa: S608
+    f" FROM {access_records.name}"
+    " WHERE lane = {mark} AND seq <= {mark}{only} ORDER BY seq DESC LIMIT {mark}"
+)
+
 
 def _page(
     engine: Engine,
@@ -107,6 +120,48 @@ class SqlAuditSource:
                 top = select(func.max(access_records.c.seq)).where(access_records.c.lane == lane)
                 lanes[lane] = int(conn.execute(top).scalar() or 0)
         return Position(ledger, lanes)
+
+    def since(self, since_ms: int) -> Position:
+        """Just before the first record stamped at or after `since_ms`, in every log
+        (one index probe per log: each is kept in time order per lane)."""
+        first = select(func.min(audit_log.c.notification_id)).where(
+            audit_log.c.log == "ledger", audit_log.c.timestamp_ms >= since_ms
+        )
+        with self.ledger_engine.connect() as conn:
+            found = conn.execute(first).scalar()
+        head = self.head()
+        ledger = head.ledger if found is None else int(found) - 1
+        lanes = {}
+        with self.access_engine.connect() as conn:
+            for lane, top in head.lanes.items():
+                probe = select(func.min(access_records.c.seq)).where(
+                    access_records.c.lane == lane, access_records.c.timestamp_ms >= since_ms
+                )
+                seq = conn.execute(probe).scalar()
+                lanes[lane] = top if seq is None else int(seq) - 1
+        return Position(ledger, lanes)
+
+    def back(self, count: int) -> Position:
+        """Just before the newest `count` records of both logs together."""
+        head = self.head()
+        newest = self.ledger_before(head.ledger, count)
+        for lane, top in head.lanes.items():
+            newest += self.lane_before(lane, top, count)
+        newest.sort(key=lambda r: r.timestamp_ms)
+        ledger, lanes = head.ledger, dict(head.lanes)
+        for record in newest[max(0, len(newest) - count) :] if count > 0 else []:
+            if record.log == "ledger":
+                ledger = min(ledger, int(record.id) - 1)
+            else:
+                lane, seq = record.id.rsplit(":", 1)
+                lanes[lane] = min(lanes[lane], int(seq) - 1)
+        return Position(ledger, lanes)
+
+    def ledger_before(self, notification_id: int, limit: int) -> list[AuditRecord]:
+        return _page(self.ledger_engine, LEDGER_BACK, (notification_id,), limit, None)
+
+    def lane_before(self, lane: str, seq: int, limit: int) -> list[AuditRecord]:
+        return _page(self.access_engine, LANE_BACK, (lane, seq), limit, None)
 
     def close(self) -> None:
         self.ledger_engine.dispose()

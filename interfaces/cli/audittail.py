@@ -68,8 +68,14 @@ def show(data: str, json_out: bool) -> None:
     sys.stdout.flush()
 
 
-def follow(server: str | None, json_out: bool, after: str | None = None) -> None:
-    """Print records as they arrive until Ctrl-C; reconnect with the last id on a drop."""
+def follow(
+    server: str | None,
+    json_out: bool,
+    after: str | None = None,
+    start: dict[str, int] | None = None,
+) -> None:
+    """Print records as they arrive until Ctrl-C; reconnect with the last id on a drop.
+    `start` ({"since": ms} or {"tail": n}) says where the first connection begins."""
     api = Api(server)
     last = after
     wait = 0.5
@@ -80,7 +86,10 @@ def follow(server: str | None, json_out: bool, after: str | None = None) -> None
                 headers["Last-Event-ID"] = last
             timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
             try:
-                with httpx.stream("GET", api.server + PATH, headers=headers, timeout=timeout) as r:
+                params = {} if last else (start or {})  # a reconnect resumes, never restarts
+                with httpx.stream(
+                    "GET", api.server + PATH, params=params, headers=headers, timeout=timeout
+                ) as r:
                     if r.status_code >= 400 and r.status_code not in RETRY_STATUSES:
                         r.read()
                         try:

@@ -60,8 +60,16 @@ auditpit.register(audit)
 
 @audit.command("tail")
 def tail(
-    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="How many entries."),
-    since: int = typer.Option(0, "--since", min=0, help="Only entries after this time (epoch ms)."),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        max=1000,
+        help="How many entries (default 50); with --follow, print the last N first.",
+    ),
+    since: int = typer.Option(
+        0, "--since", min=0, help="Only entries after this time (epoch ms); with --follow too."
+    ),
     server: Server = None,
     json_out: Json = False,
     follow: bool = typer.Option(
@@ -73,9 +81,10 @@ def tail(
 ) -> None:
     """The newest audit entries, newest last; `--follow`: live, one line (or JSON) each."""
     if follow:
-        audittail.follow(server, json_out, after)
+        start = {"since": since} if since else {"tail": limit} if limit else {}
+        audittail.follow(server, json_out, after, start)
         return
-    entries = Api(server).get("/v1/admin/audit", limit=limit, since=since)["entries"]
+    entries = Api(server).get("/v1/admin/audit", limit=limit or 50, since=since)["entries"]
     if json_out:
         emit_json(entries)
         return

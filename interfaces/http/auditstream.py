@@ -23,12 +23,13 @@ import anyio
 from litestar import Controller, Request, get
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.auditstream import StreamSource, decode_cursor, encode_cursor
 from application.ports import SessionRecord
 from application.siemexport import Position, pending
-from domain.errors import TooManyAttempts
+from domain.errors import InvalidInput, TooManyAttempts
 from domain.siem.record import AuditRecord
 from interfaces.bootstrap import Services
 from interfaces.http.deps import provide_operator
@@ -36,6 +37,7 @@ from interfaces.http.deps import provide_operator
 PAGE = 200  # records read per log per poll
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
+MAX_TAIL = 1000  # a tail is a glance back, not an export
 
 
 class StreamHub:
@@ -126,9 +128,18 @@ async def follow(
         slot.release()
 
 
-def start(source: StreamSource, cursor: str | None) -> Position:
-    """The client's cursor if it sent one, else the head: only records from now on."""
-    return decode_cursor(cursor) if cursor is not None else source.head()
+def start(
+    source: StreamSource, cursor: str | None, since: int | None, tail: int | None
+) -> Position:
+    """The client's cursor if it sent one (a reconnect wins over where it first asked
+    to start); else `since` (epoch ms) or the last `tail` records; else the head."""
+    if cursor is not None:
+        return decode_cursor(cursor)
+    if since is not None:
+        return source.since(since)
+    if tail is not None:
+        return source.back(tail)
+    return source.head()
 
 
 class AuditStreamController(Controller):
@@ -143,14 +154,20 @@ class AuditStreamController(Controller):
         services: Services,
         request: Request,  # type: ignore[type-arg]
         after: str | None = None,
+        since: int | None = Parameter(default=None, ge=0),
+        tail: int | None = Parameter(default=None, ge=0, le=MAX_TAIL),
     ) -> ServerSentEvent:
         """Server-sent events, one per audit record (`event: audit`, `data:` the entry,
-        `id:` a resumable cursor). Resume with `Last-Event-ID` or `?after=`; without
-        either, only records written from now on. A `: keep-alive` comment every 15 s."""
+        `id:` a resumable cursor). Resume with `Last-Event-ID` or `?after=`; start at a
+        time with `?since=<epoch ms>` or with the last N records with `?tail=N`
+        (N ≤ 1000); with none of them, only records written from now on. A
+        `: keep-alive` comment every 15 s."""
         hub: StreamHub = request.app.state["audit_streams"]
         cursor = request.headers.get("last-event-id") or after
         source = services.audit_source
-        position = await anyio.to_thread.run_sync(start, source, cursor)
+        if since is not None and tail is not None:
+            raise InvalidInput("give since or tail, not both")
+        position = await anyio.to_thread.run_sync(start, source, cursor, since, tail)
         slot = hub.claim()
         return ServerSentEvent(
             follow(source, position, hub, slot),

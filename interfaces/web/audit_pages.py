@@ -110,7 +110,7 @@ class AuditPagesController(Controller):
         hub: StreamHub = request.app.state["audit_streams"]
         cursor = request.headers.get("last-event-id")
         source = services.audit_source
-        position = await anyio.to_thread.run_sync(start, source, cursor)
+        position = await anyio.to_thread.run_sync(start, source, cursor, None, None)
         slot = hub.claim()
         return ServerSentEvent(
             follow(source, position, hub, slot),

@@ -34,6 +34,7 @@ class StreamReader:
     token: str
     last_event_id: str | None = None
     after: str | None = None  # the cursor as `?after=` instead of the header
+    start_at: dict[str, int] = field(default_factory=dict)  # `since` / `tail`
     status: int = 0
     ended: threading.Event = field(default_factory=threading.Event)
     raw: list[str] = field(default_factory=list)
@@ -52,7 +53,9 @@ class StreamReader:
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
         try:
-            params = {"after": self.after} if self.after else None
+            params: dict[str, str | int] = dict(self.start_at)
+            if self.after:
+                params["after"] = self.after
             with httpx.stream(
                 "GET", self.url + PATH, params=params, headers=headers, timeout=None
             ) as response:
@@ -114,9 +117,13 @@ class StreamReader:
 
 
 def open_stream(
-    url: str, token: str, last_event_id: str | None = None, after: str | None = None
+    url: str,
+    token: str,
+    last_event_id: str | None = None,
+    after: str | None = None,
+    **start_at: int,
 ) -> StreamReader:
-    return StreamReader(url, token, last_event_id, after).start()
+    return StreamReader(url, token, last_event_id, after, start_at).start()
 
 
 @dataclass
@@ -139,10 +146,13 @@ class Follower:
         return got
 
 
-def follow_cli(live: LiveServer) -> Follower:
+TAIL_FOLLOW = ("audit", "tail", "--follow", "--json")
+
+
+def follow_cli(live: LiveServer, *extra: str) -> Follower:
     """Started and connected to the stream of `live`."""
     cli = subprocess.Popen(
-        [sys.executable, "-m", "interfaces.cli.main", "audit", "tail", "--follow", "--json"],
+        [sys.executable, "-m", "interfaces.cli.main", *TAIL_FOLLOW, *extra],
         cwd=ROOT,
         env=live.env,
         stdin=subprocess.DEVNULL,
