@@ -27,10 +27,11 @@ def _text(form: dict[str, Any], name: str) -> str:
 
 def typed_fields(form: dict[str, Any]) -> dict[str, str] | None:
     """The named rows of a structured form, in order; None when the form has none."""
-    if not any(f"field_name_{n}" in form for n in range(1, FIELD_ROWS + 1)):
+    rows = range(1, FIELD_ROWS + 1)
+    if not any(f"field_{part}_{n}" in form for n in rows for part in ("name", "value")):
         return None
     fields: dict[str, str] = {}
-    for n in range(1, FIELD_ROWS + 1):
+    for n in rows:
         name = _text(form, f"field_name_{n}")
         value = str(form.get(f"field_value_{n}", ""))  # a value is never stripped
         if not name:
