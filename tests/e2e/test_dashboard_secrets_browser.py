@@ -42,6 +42,11 @@ def test_journey_create_rename_new_version_rollback_delete_restore(world: World)
     page = world.browser.new_page(viewport=VIEWPORT)
     log_in(page, world.live)
     page.goto(f"{world.live.url}/projects/{project}")
+    page.get_by_text("Add a structured secret").click()
+    page.get_by_text("Add a managed secret").click()
+    assert page.get_by_label("Admin password").get_attribute("type") == "password"
+    screenshot(page, f"dashboard-secret-forms-{world.store}")
+    assert fits_the_viewport(page)
 
     page.get_by_label("Name", exact=True).fill("smtp-password")
     page.get_by_label("Value", exact=True).fill(FIRST)
