@@ -83,6 +83,8 @@ secrets_table = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("deleted_ms", BigInteger, nullable=True, index=True),
+    # The dashboard pages a project's secrets by name (LIMIT/OFFSET): an ordered scan.
+    Index("rm_secrets_project_name", "project_id", "name"),
 )
 
 secret_versions = Table(
@@ -215,7 +217,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "8"  # 7: rm_audit_log indexed for the audit query; 8: rm_projects.deleted_ms
+READ_MODEL_VERSION = "9"  # 8: rm_projects.deleted_ms; 9: rm_secrets by (project, name)
 
 meta = Table(
     "kl_meta",

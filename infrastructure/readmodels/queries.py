@@ -20,6 +20,7 @@ from infrastructure.database import (
     secret_versions,
     secrets_table,
 )
+from infrastructure.readmodels.secretlisting import SecretListing
 
 
 def _with_trash(out: dict[str, Any], row: RowMapping) -> dict[str, Any]:
@@ -98,10 +99,13 @@ def _access(row: ChainedEntry) -> dict[str, Any]:
     }
 
 
-class ReadModels:
+class ReadModels(SecretListing):
     def __init__(self, engine: Engine, access: SqlAccessStore | None = None) -> None:
         self.access = access
         self.engine = engine
+
+    def _secret_of(self, row: RowMapping) -> dict[str, Any]:
+        return _secret(row)
 
     def _all(self, query: Any) -> list[RowMapping]:
         with self.engine.connect() as conn:

@@ -11,10 +11,8 @@ from typing import Any
 from litestar import Controller, get
 from litestar.di import Provide
 from litestar.enums import MediaType
-from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from domain import ids
 from domain.auditcatalogue import Severity
 from domain.auditquery import AuditQuery
 from interfaces.bootstrap import Services
@@ -67,26 +65,6 @@ class DashboardController(Controller):
         projects = services.read_models.projects()
         frozen = {p["id"] for p in frozen_projects(services, projects)}
         return page("projects.html", viewer, "projects", projects=projects, frozen=frozen)
-
-    @get("/projects/{project_id:str}", sync_to_thread=True)
-    def project(self, project_id: str, viewer: Viewer, services: Services) -> Template:
-        services.catch_up()
-        found = (
-            services.read_models.project(project_id)
-            if ids.is_public_id(ids.PROJECT, project_id)
-            else None
-        )
-        if found is None or "deletedAt" in found:
-            raise NotFoundException(f"Project {project_id} not found")
-        return page(
-            "project.html",
-            viewer,
-            "projects",
-            project=found,
-            frozen=services.ledger.project(project_id).frozen,
-            secrets=services.read_models.secrets(project_id),
-            machines=services.read_models.machines(),
-        )
 
     @get("/machines", sync_to_thread=True)
     def machines(self, viewer: Viewer, services: Services) -> Template:

@@ -17,6 +17,8 @@ from interfaces.http.deps import AnyRequest
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
 from interfaces.web.pages import DashboardController
+from interfaces.web.secret_actions import SecretActions
+from interfaces.web.secret_pages import SecretPages
 from interfaces.web.session import LoginRequired, add_security_headers
 from interfaces.web.vault_pages import VaultActions
 
@@ -53,6 +55,8 @@ def web_router() -> Router:
             AuditPagesController,
             CanaryPagesController,
             VaultActions,
+            SecretPages,
+            SecretActions,
             static,
         ],
         after_request=add_security_headers,

@@ -72,7 +72,7 @@ def test_every_page_shows_the_vault_but_never_a_value(vault: Seeded) -> None:
 def test_the_project_page_shows_the_version_count(vault: Seeded) -> None:
     with logged_in(vault.live) as client:
         html = client.get(f"/projects/{vault.payments}").text
-    row = html[html.index("stripe-key") : html.index(vault.stripe)]
+    row = html[html.index(">stripe-key<") : html.index(f"<code>{vault.stripe}")]
     assert "<td>2</td>" in row  # created, then replaced once
 
 
