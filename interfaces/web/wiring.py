@@ -16,6 +16,8 @@ from litestar.template.config import TemplateConfig
 from interfaces.http.deps import AnyRequest
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.managed_pages import ManagedPages
+from interfaces.web.outreach_pages import OutreachPages
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
 from interfaces.web.vault_pages import VaultActions
@@ -53,6 +55,8 @@ def web_router() -> Router:
             AuditPagesController,
             CanaryPagesController,
             VaultActions,
+            ManagedPages,
+            OutreachPages,
             static,
         ],
         after_request=add_security_headers,
