@@ -100,7 +100,7 @@ def status(m: Managed, secret_id: str) -> dict[str, Any]:
 
 def row(html: str, name: str) -> str:
     """The table row of the managed secret `name`."""
-    start = html.index(f'<td class="nowrap">{name}<br>')
+    start = html.index(f'<td class="wrap">{name}<br>')
     return html[start : html.index("</tr>", start)]
 
 
