@@ -131,8 +131,11 @@ class Alerts:
         chosen = [e.action for e in CATALOGUE if e.severity in wanted]
         return self.set_actions(chosen, stamp)
 
-    def set_smtp(self, smtp: Smtp, password: str | None, stamp: AuditStamp) -> Smtp:
-        sealed = None
+    def set_smtp(
+        self, smtp: Smtp, password: str | None, stamp: AuditStamp, *, keep_password: bool = False
+    ) -> Smtp:
+        """No password clears it, unless `keep_password` (the dashboard's blank field)."""
+        sealed = self.store.load().password_sealed if keep_password else None
         if password:
             sealed = self.sealer.seal_setting(password.encode(), PASSWORD_AAD)
         self.store.save_smtp(smtp, sealed)

@@ -194,3 +194,7 @@ class RotationDirectory(Protocol):
     def watched(self) -> list[str]:
         """Managed secrets whose agent health or held state may need updating."""
         ...
+
+    def managed(self) -> list[str]:
+        """Every managed secret whose schedule is not cancelled (the dashboard's list)."""
+        ...

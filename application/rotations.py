@@ -277,6 +277,22 @@ class Rotations:
             out["held"] = schedule.held
         return out
 
+    def managed_statuses(self) -> list[dict[str, Any]]:
+        """status() of every managed secret not in the trash, with its name and project:
+        the dashboard's Managed secrets page and overview counts (one query, then the
+        aggregates, so agent health is as live as GET /rotation's)."""
+        out = []
+        for secret_id in self.directory.managed():
+            try:
+                secret = self.ledger.secret(secret_id)
+            except NotFound:
+                continue
+            if secret.in_trash:
+                continue
+            status = self.status(secret_id)
+            out.append({**status, "name": secret.name, "projectId": secret.project_id})
+        return out
+
     # -- internals -------------------------------------------------------------
 
     def _project(self, secret: Secret) -> Project:

@@ -65,3 +65,12 @@ class SqlRotationDirectory:
         )
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
+
+    def managed(self) -> list[str]:
+        query = (
+            select(rotations.c.secret_id)
+            .where(rotations.c.managed == 1, rotations.c.cancelled == 0)
+            .order_by(rotations.c.project_id, rotations.c.secret_id)
+        )
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(query)]

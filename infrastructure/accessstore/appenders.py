@@ -131,8 +131,8 @@ class PostgresAppender:
         fields = [f"(r->>{i})::{t}" for i, t in enumerate(types)]
         fields += [f"decode(r->>{len(types) + i}, 'hex')" for i in range(2)]  # the hashes
         self._insert = sql.SQL(
-            "INSERT INTO kl_access_records ({}) SELECT "
-            + ", ".join(fields)  # noqa: S608 (constants)
+            "INSERT INTO kl_access_records ({}) SELECT "  # noqa: S608 (constants only)
+            + ", ".join(fields)
             + " FROM json_array_elements(%s::json) AS t(r)"
             " ON CONFLICT (machine_id, nonce) DO NOTHING RETURNING seq"
         ).format(sql.SQL(",").join(map(sql.Identifier, COLUMNS)))

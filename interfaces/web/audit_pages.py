@@ -16,6 +16,7 @@ import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from domain import ids
@@ -31,6 +32,7 @@ from interfaces.http.deps import AnyRequest, client_ip
 from interfaces.web.auth import Form
 from interfaces.web.pages import frozen_projects, page
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
+from interfaces.web.vault_pages import REFUSED, _stamp, done, refused
 
 SORTS = ("timestamp", "action", "severity", "sourceIp")
 
@@ -145,7 +147,8 @@ class AuditPagesController(Controller):
 
 
 class CanaryPagesController(Controller):
-    """Canaries, freezes and where alerts go: the tripwire's side of the dashboard."""
+    """Canaries and freezes: the tripwire's side of the dashboard (alerts and webhooks
+    are in outreach_pages.py)."""
 
     path = "/"
     include_in_schema = False
@@ -161,6 +164,7 @@ class CanaryPagesController(Controller):
             viewer,
             "canaries",
             canaries=services.canaries.list(),
+            projects=[p for p in projects if "deletedAt" not in p],
             names={p["id"]: p["name"] for p in projects},
             frozen=frozen_projects(services, projects),
         )
@@ -176,9 +180,45 @@ class CanaryPagesController(Controller):
         services.catch_up()
         return Redirect("/canaries", status_code=303)
 
-    @get("/alerts", sync_to_thread=True)
-    def alerts(self, viewer: Viewer, services: Services) -> Template:
-        """Read-only: alert mail settings (never the SMTP password) and webhook health,
-        from the services behind GET /v1/admin/alerts and /v1/admin/webhooks."""
-        hooks = [w.as_json() for w in services.webhooks.all()]
-        return page("alerts.html", viewer, "alerts", alerts=services.alerts.status(), hooks=hooks)
+    @post("/canaries", sync_to_thread=True)
+    def create_canary(
+        self, data: Form, request: AnyRequest, viewer: Viewer, services: Services
+    ) -> Any:
+        """POST /v1/admin/canaries's service: the value is server-generated, never shown.
+        An unticked box is off (HTML sends nothing for it)."""
+        check_csrf(viewer.csrf, data)
+        try:
+            services.canaries.create(
+                ids.require(ids.PROJECT, str(data.get("project_id", ""))),
+                str(data.get("name", "")).strip(),
+                _stamp(request, viewer),
+                freeze_project=bool(data.get("freeze_project")),
+                freeze_related=bool(data.get("freeze_related")),
+                armed=bool(data.get("armed")),
+            )
+        except REFUSED as error:
+            return refused(viewer, str(error), "/canaries", "canaries")
+        services.catch_up()
+        return done("/canaries", "canary-created")
+
+    @post("/canaries/{secret_id:str}/{verb:str}", sync_to_thread=True)
+    def arm(
+        self,
+        secret_id: str,
+        verb: str,
+        data: Form,
+        request: AnyRequest,
+        viewer: Viewer,
+        services: Services,
+    ) -> Any:
+        """Arm or disarm: /v1/admin/canaries/{id}/arm|disarm's service."""
+        check_csrf(viewer.csrf, data)
+        if verb not in ("arm", "disarm"):
+            raise NotFoundException(f"No action {verb}")
+        try:
+            secret_id = ids.require(ids.SECRET, secret_id)
+            services.canaries.set_armed(secret_id, verb == "arm", _stamp(request, viewer))
+        except REFUSED as error:
+            return refused(viewer, str(error), "/canaries", "canaries")
+        services.catch_up()
+        return done("/canaries", f"canary-{verb}")

@@ -15,6 +15,7 @@ from litestar.response import Template
 
 from domain.auditcatalogue import Severity
 from domain.auditquery import AuditQuery
+from domain.rotation import ERROR, UNHEALTHY
 from interfaces.bootstrap import Services
 from interfaces.web.session import Viewer, provide_viewer
 
@@ -27,6 +28,15 @@ def page(name: str, viewer: Viewer, section: str, **context: Any) -> Template:
         context={"csrf": viewer.csrf, "section": section, **context},
         media_type=MediaType.HTML,
     )
+
+
+def attention(statuses: list[dict[str, Any]]) -> dict[str, int]:
+    """Managed secrets that need an operator: failed or held rotations, sick agents."""
+    return {
+        "failed": sum(1 for s in statuses if s["rotation"] == "failed"),
+        "held": sum(1 for s in statuses if s.get("held")),
+        "unhealthy": sum(1 for s in statuses if s["agent"] in (UNHEALTHY, ERROR)),
+    }
 
 
 def frozen_projects(services: Services, projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,6 +66,7 @@ class DashboardController(Controller):
             machine_count=len(machines),
             pending=[m for m in machines if m["status"] == "pending"],
             frozen=frozen_projects(services, projects),
+            managed=attention(services.rotations.managed_statuses()),
             alerts=services.audit_search.page(query)["entries"],
         )
 

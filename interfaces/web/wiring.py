@@ -16,6 +16,8 @@ from litestar.template.config import TemplateConfig
 from interfaces.http.deps import AnyRequest
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.managed_pages import ManagedPages
+from interfaces.web.outreach_pages import OutreachPages
 from interfaces.web.pages import DashboardController
 from interfaces.web.secret_actions import SecretActions
 from interfaces.web.secret_pages import SecretPages
@@ -57,6 +59,8 @@ def web_router() -> Router:
             VaultActions,
             SecretPages,
             SecretActions,
+            ManagedPages,
+            OutreachPages,
             static,
         ],
         after_request=add_security_headers,

@@ -34,7 +34,16 @@ def vault(
 
 def pages(v: Seeded) -> list[str]:
     """Every dashboard page of this slice, for each project and the login form."""
-    return ["/", "/projects", f"/projects/{v.payments}", f"/projects/{v.frozen}", "/machines"]
+    return [
+        "/",
+        "/projects",
+        f"/projects/{v.payments}",
+        f"/projects/{v.frozen}",
+        "/machines",
+        "/managed",
+        "/alerts",
+        "/canaries",
+    ]
 
 
 def test_pages_without_a_session_redirect_to_the_login_form(vault: Seeded) -> None:
