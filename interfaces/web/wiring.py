@@ -18,6 +18,7 @@ from interfaces.web.audit_pages import AuditPagesController, CanaryPagesControll
 from interfaces.web.auth import LoginController
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
+from interfaces.web.share_pages import SharePage, SharesPages
 from interfaces.web.vault_pages import VaultActions
 
 HERE = Path(__file__).parent
@@ -53,6 +54,8 @@ def web_router() -> Router:
             AuditPagesController,
             CanaryPagesController,
             VaultActions,
+            SharePage,
+            SharesPages,
             static,
         ],
         after_request=add_security_headers,
