@@ -153,7 +153,8 @@ class ShareDesk:
                 shares.append(self.share(share_id))
             except NotFound:  # indexed, its event lost to a failed save: nothing to list
                 continue
-        return [share_view(s) for s in shares]
+        now = self.clock.now_ms()
+        return [share_view(s) | ({"status": "expired"} if s.is_due(now) else {}) for s in shares]
 
     def destroy(self, share_id: str, audit: AuditStamp) -> Share:
         share = self.share(share_id)

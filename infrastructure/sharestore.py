@@ -3,7 +3,7 @@ still pending and when they lapse. Ids and times only; the ledger holds the rest
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select, text, update
 from sqlalchemy.engine import Engine
 
 share_metadata = MetaData()
@@ -26,7 +26,13 @@ class SqlShareIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        share_metadata.create_all(engine)
+        if engine.dialect.name == "postgresql":
+            # Several API processes may start at once on a fresh database: one creates.
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(7210420001)"))
+                share_metadata.create_all(conn)
+        else:
+            share_metadata.create_all(engine)
 
     def add(self, share_id: str, created_ms: int, expires_ms: int) -> None:
         with self.engine.begin() as conn:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.errors import Gone
 from interfaces.bootstrap import build_shares, build_store
 from tests.e2e.conftest import STORES, LiveServer, module_server
 from tests.e2e.machine_helpers import Operator, register_machine, signed
@@ -28,6 +29,16 @@ from tests.e2e.test_walkthrough import stored_event_bytes
 
 VALUES: list[str] = []  # every value shared here: none may be in an event or the log
 _SOURCES = iter(range(2, 250))
+
+
+@dataclass
+class Later:
+    """A clock a minute or more ahead of the server's."""
+
+    ms: int
+
+    def now_ms(self) -> int:
+        return self.ms
 
 
 @dataclass
@@ -137,10 +148,17 @@ def test_the_sweeper_expires_a_lapsed_share(server: Server) -> None:
         assert share["id"] in desk.expire_due(later)
         assert keep["id"] not in desk.expire_due(later)
         assert desk.expire_due(later) == []  # once only
+        lapsed = create(live, expires="1m")
+        desk.clock = Later(clock.now_ms() + 61_000)  # a visitor comes before the sweep
+        listed = {s["id"]: s["status"] for s in desk.listing()}
+        assert listed[lapsed["id"]] == "expired" and listed[keep["id"]] == "pending"
+        with pytest.raises(Gone):
+            desk.open(lapsed["id"], lapsed["passphrase"], "127.0.0.1")
     finally:
         ledger.close()
         projector.engine.dispose()
     assert status(op, share["id"]) == "expired" and status(op, keep["id"]) == "pending"
+    assert status(op, lapsed["id"]) == "expired" and "share_expire" in actions(op, lapsed["id"])
     assert "share_expire" in actions(op, share["id"])
     with recipient() as client:
         assert open_share(client, live, share["id"], share["passphrase"]).status_code == 410
