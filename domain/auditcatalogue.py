@@ -86,6 +86,12 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("canary_triggered", Severity.CRITICAL, "Secrets", _MA),
     ("canary_arm", MED, "Secrets", _U),
     ("canary_disarm", HIGH, "Secrets", _U),
+    # Share links: one value for one person outside the vault (a wrong passphrase
+    # destroys it: the recipient, an EXTERNAL actor, is who destroyed it then).
+    ("share_create", MED, "Secrets", _U),
+    ("share_view", MED, "Secrets", (ActorKind.EXTERNAL,)),
+    ("share_destroy", MED, "Secrets", (ActorKind.USER, ActorKind.EXTERNAL)),
+    ("share_expire", LOW, "Secrets", _S),
     # Machines
     ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL)),
     ("machine_approve", MED, "Machines", _U),

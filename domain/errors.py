@@ -27,6 +27,10 @@ class Conflict(KeyledgerError):  # 409
     pass
 
 
+class Gone(KeyledgerError):  # 410: a share already viewed, destroyed or expired
+    pass
+
+
 class Locked(KeyledgerError):  # 423: the project is frozen
     pass
 

@@ -28,6 +28,7 @@ from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
 from application.rotations import Rotations
+from application.shares import ShareDesk
 from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
@@ -58,6 +59,7 @@ from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
 from infrastructure.sessions import SqlSessionStore
 from infrastructure.settings import Settings
 from infrastructure.setupcode import FileSetupCode
+from infrastructure.sharestore import SqlShareIndex
 from infrastructure.siem.source import SqlAuditSource
 
 if TYPE_CHECKING:
@@ -104,6 +106,7 @@ class Services:
     webhooks: Webhooks
     alerts: Alerts
     outreach: OutreachJobs
+    shares: ShareDesk
 
     def close(self) -> None:
         self.jobs.close()
@@ -196,6 +199,20 @@ def build_checkpoints(
     )
 
 
+def build_shares(
+    settings: Settings, ledger: Ledger, projector: SqlProjector, clock: SystemClock
+) -> ShareDesk:
+    """Share links: sealed by the envelope, passphrases hashed as operator passwords are,
+    the recipient endpoint throttled per source (10 free attempts, then up to 15 min)."""
+    return ShareDesk(
+        ledger=ledger,
+        hasher=Argon2idHasher(memory_kib=settings.argon2_memory_kib),
+        index=SqlShareIndex(projector.engine),
+        clock=clock,
+        throttle=Backoff(clock, free=10, max_delay_ms=15 * 60_000),
+    )
+
+
 def _load_server_key(settings: Settings, envelope: Envelope) -> None:
     if settings.start_sealed:
         log.warning("Starting SEALED: run `keyledger unseal --key-file FILE` to open the vault")
@@ -267,6 +284,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         settings, projector.engine, audit_source, envelope, ledger, clock, broker
     )
     jobs.also.append(outreach_actors.tick)
+    shares = build_shares(settings, ledger, projector, clock)
+    jobs.also.append(shares.expire_due)  # each tick (1 s): a lapsed share goes within seconds
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
     return Services(
@@ -301,6 +320,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         webhooks=webhooks,
         alerts=alerts,
         outreach=outreach_actors,
+        shares=shares,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -11,6 +12,11 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 ITERATIONS = 3
 MEMORY_KIB = 64 * 1024
 LANES = 2
+
+# One Argon2id computation at a time per process: OpenSSL's multi-lane Argon2id, run
+# from several threads at once, fails (MemoryError) or hangs (seen with concurrent
+# share-link opens). Each is tens of milliseconds; callers are throttled anyway.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 class Argon2idHasher:
@@ -29,11 +35,13 @@ class Argon2idHasher:
             lanes=self.lanes,
             memory_cost=self.memory_kib,
         )
-        return kdf.derive_phc_encoded(password.encode())
+        with _ONE_AT_A_TIME:
+            return kdf.derive_phc_encoded(password.encode())
 
     def verify(self, password: str, encoded: str) -> bool:
         try:
-            Argon2id.verify_phc_encoded(password.encode(), encoded)
+            with _ONE_AT_A_TIME:
+                Argon2id.verify_phc_encoded(password.encode(), encoded)
         except (InvalidKey, ValueError):
             return False
         return True

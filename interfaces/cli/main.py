@@ -22,6 +22,7 @@ from interfaces.cli import (
     projects,
     rotation,
     secrets,
+    shares,
     webhooks,
 )
 from interfaces.cli import (
@@ -47,6 +48,7 @@ app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(shares.app, name="share")
 operator.register(app)
 local.register(app)
 audit_cli.register(audit)

@@ -39,6 +39,7 @@ from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.pointintime import PointInTimeController
 from interfaces.http.rotations_admin import RotationAdminController
+from interfaces.http.shares import ShareAdminController, ShareController
 from interfaces.http.vault import VaultController
 from interfaces.http.webhooks_admin import WebhookAdminController
 from interfaces.web.wiring import template_config, web_router
@@ -200,6 +201,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             PointInTimeController,
             WebhookAdminController,
             AlertAdminController,
+            ShareAdminController,
+            ShareController,
             web_router(),  # the dashboard: pages at /, same services
         ],
         state=State({"trusted_proxies": trusted, "audit_streams": streams}),

@@ -139,3 +139,17 @@ class SmtpBody(_Body):
     security: str = "none"
     user: str | None = None
     password: str | None = None
+
+
+class ShareBody(_Body):
+    """A share link: `value`, or `generateRandom` with `length` (1–1024, default 32)."""
+
+    name: str
+    expires_in_seconds: int
+    value: str | None = None
+    generate_random: bool = False
+    length: int = 32
+
+
+class ShareOpenBody(_Body):
+    passphrase: str

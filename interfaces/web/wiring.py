@@ -22,6 +22,7 @@ from interfaces.web.pages import DashboardController
 from interfaces.web.secret_actions import SecretActions
 from interfaces.web.secret_pages import SecretPages
 from interfaces.web.session import LoginRequired, add_security_headers
+from interfaces.web.share_pages import SharePage, SharesPages
 from interfaces.web.vault_pages import VaultActions
 
 HERE = Path(__file__).parent
@@ -61,6 +62,8 @@ def web_router() -> Router:
             SecretActions,
             ManagedPages,
             OutreachPages,
+            SharePage,
+            SharesPages,
             static,
         ],
         after_request=add_security_headers,

@@ -13,6 +13,7 @@ from domain.project import Project
 from domain.records import AuditRecord
 from domain.rotation import RotationSchedule
 from domain.secret import Secret
+from domain.share import Share
 from domain.tokens import BootstrapToken
 from domain.vault import Vault
 
@@ -25,6 +26,7 @@ AGGREGATES = (
     Machine,
     BootstrapToken,
     RotationSchedule,
+    Share,
 )
 
 

@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent, TranscodingNotRegisteredError
 from eventsourcing.utils import resolve_topic
 
 import domain.machine
+import domain.share
 import domain.tokens
 import domain.vault
 from application.ledger import Ledger
@@ -28,7 +29,7 @@ from domain.values import CanaryOptions, Charset, SealedValue, SecretType, Secre
 from infrastructure.eventstore.decoding import EventDecoder
 
 # The aggregates whose events are looked up by topic (importing them registers the topics).
-AGGREGATE_MODULES = (domain.machine, domain.tokens, domain.vault)
+AGGREGATE_MODULES = (domain.machine, domain.share, domain.tokens, domain.vault)
 
 SEALED = SealedValue(bytes(range(256)), b"\x00\xff" * 6, "dek_0123456789", 2)
 VERSION = SecretVersion(3, SEALED, 1_764_000_000_123, rolled_back_from=2, field_names=("u", "p"))
@@ -45,6 +46,7 @@ FULL: dict[str, Any] = {
     "SecretType": SecretType.STRUCTURED,
     "tuple[str, ...] | None": ("user", "password"),
     "SecretVersion": VERSION,
+    "SealedValue": SEALED,
     "RotationPolicy": RotationPolicy(3600, 24, Charset.ALPHANUMERIC, ("password",)),
     "ManagedSpec | None": ManagedSpec("postgresql", "svc", SEALED),
     "PendingRotation": PendingRotation("rot_x", VERSION, 1_764_000_000_555, "scheduled"),
