@@ -70,10 +70,25 @@ PAGES = [
             "pending": [machine("pending")],
             "frozen": [project()],
             "alerts": [ALERT],
+            "managed": {"failed": 1, "held": 0, "unhealthy": 1},
         },
     ),
     ("projects.html", {"projects": [project()], "frozen": {"proj_abc"}}),
-    ("project.html", {"project": project(), "frozen": True, "secrets": [SECRET]}),
+    (
+        "project.html",
+        {
+            "project": project(),
+            "frozen": True,
+            "secrets": [SECRET],
+            "q": HOSTILE,
+            "page_number": 2,
+            "has_next": True,
+            "total": 51,
+            "first_shown": 51,
+            "last_shown": 51,
+            "trash_count": 0,
+        },
+    ),
     ("machines.html", {"machines": [machine("pending")], "pending": [machine("pending")]}),
 ]
 
