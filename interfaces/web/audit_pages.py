@@ -30,7 +30,14 @@ from interfaces.http.auditstream import StreamHub, follow, start
 from interfaces.http.deps import AnyRequest, client_ip
 from interfaces.web.auth import Form
 from interfaces.web.pages import frozen_projects, page
-from interfaces.web.session import Viewer, check_csrf, provide_viewer
+from interfaces.web.session import (
+    SESSION_COOKIE,
+    Viewer,
+    check_csrf,
+    provide_viewer,
+    still_open,
+)
+from interfaces.web.stream_guard import check_every, while_open
 
 SORTS = ("timestamp", "action", "severity", "sourceIp")
 
@@ -106,14 +113,21 @@ class AuditPagesController(Controller):
         services: Services,
         request: Request,  # type: ignore[type-arg]
     ) -> ServerSentEvent:
-        """The events of GET /v1/admin/audit/stream, on the session cookie."""
+        """The events of GET /v1/admin/audit/stream, on the session cookie, until the
+        session ends (logout, idle, absolute timeout)."""
         hub: StreamHub = request.app.state["audit_streams"]
         cursor = request.headers.get("last-event-id")
         source = services.audit_source
         position = await anyio.to_thread.run_sync(start, source, cursor)
         slot = hub.claim()
-        return ServerSentEvent(
+        token = request.cookies.get(SESSION_COOKIE, "")
+        guarded = while_open(
             follow(source, position, hub, slot),
+            lambda: still_open(token, services),
+            check_every(services.settings.session_idle_seconds),
+        )
+        return ServerSentEvent(
+            guarded,
             background=BackgroundTask(slot.release),
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
