@@ -17,7 +17,9 @@ from litestar.response import Template
 from domain import ids
 from domain.auditcatalogue import Severity
 from domain.auditquery import AuditQuery
+from domain.vault import Vault
 from interfaces.bootstrap import Services
+from interfaces.http.machines_admin import allowlist_json
 from interfaces.web.session import Viewer, provide_viewer
 
 NEWEST_ALERTS = 10
@@ -29,6 +31,11 @@ def page(name: str, viewer: Viewer, section: str, **context: Any) -> Template:
         context={"csrf": viewer.csrf, "section": section, **context},
         media_type=MediaType.HTML,
     )
+
+
+def allowlist_of(vault: Vault | None) -> dict[str, Any]:
+    """As GET /v1/admin/ipallowlist shows it."""
+    return allowlist_json(vault) if vault else {"enabled": False, "entries": []}
 
 
 def frozen_projects(services: Services, projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -98,4 +105,5 @@ class DashboardController(Controller):
             "machines",
             machines=machines,
             pending=[m for m in machines if m["status"] == "pending"],
+            allowlist=allowlist_of(services.ledger.vault()),
         )

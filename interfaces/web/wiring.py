@@ -14,8 +14,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from interfaces.http.deps import AnyRequest
+from interfaces.web.allowlist_pages import AllowlistActions
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.evidence_pages import EvidencePagesController
 from interfaces.web.pages import DashboardController
 from interfaces.web.session import LoginRequired, add_security_headers
 from interfaces.web.vault_pages import VaultActions
@@ -53,6 +55,8 @@ def web_router() -> Router:
             AuditPagesController,
             CanaryPagesController,
             VaultActions,
+            AllowlistActions,
+            EvidencePagesController,
             static,
         ],
         after_request=add_security_headers,
