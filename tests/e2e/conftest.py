@@ -58,7 +58,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://localhost:{self.port}"
 
-    def start(self, *extra: str, patience: float = 60) -> None:
+    def start(self, *extra: str, patience: float = 180) -> None:
         args = [sys.executable, "-m", "interfaces.cli.main", "server", "--port", str(self.port)]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
