@@ -47,6 +47,7 @@ class OperatorAccounts:
         session_ttl_ms: int,
         failures: AuthFailures,
         throttle: LoginThrottle,
+        idle_ms: int = 30 * 60 * 1000,
     ) -> None:
         self.ledger = ledger
         self.hasher = hasher
@@ -56,6 +57,7 @@ class OperatorAccounts:
         self.session_ttl_ms = session_ttl_ms
         self.failures = failures
         self.throttle = throttle
+        self.idle_ms = idle_ms
         self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
 
     def initialise(self, code: str, email: str, password: str, source_ip: str) -> Vault:
@@ -122,3 +124,44 @@ class OperatorAccounts:
             "user_logout",
             AuditStamp(ActorKind.USER, source_ip, user_id=record.user_id, detail="session closed"),
         )
+
+    # -- the dashboard's sessions: the same sessions, with an idle timeout too -----
+
+    def open_dashboard(
+        self, email: str, password: str, source_ip: str
+    ) -> tuple[str, SessionRecord]:
+        """`login`, and the session marked as the dashboard's: only such a session
+        opens pages, and it dies after `idle_ms` without a page request."""
+        token, record = self.login(email, password, source_ip)
+        self.sessions.seen(record.session_id, record.created_ms)
+        return token, record
+
+    def dashboard_session(self, token: str, *, touch: bool = True) -> SessionRecord:
+        """The session of a dashboard request. An idle one is revoked on the server (its
+        token then fails on the API too). `touch=False` for the live stream, which must
+        not keep an unattended page logged in."""
+        record = self.session(token)
+        now = self.clock.now_ms()
+        if record.last_seen_ms is None:
+            raise AuthenticationFailed("Not a dashboard session; log in through the form")
+        if now - record.last_seen_ms >= self.idle_ms:
+            self.sessions.revoke(record.session_id)
+            raise AuthenticationFailed("Session idle for too long; log in again")
+        # One write per stretch of activity, not per request.
+        if touch and now - record.last_seen_ms >= min(30_000, self.idle_ms // 4):
+            self.sessions.seen(record.session_id, now)
+        return record
+
+    def logout_everywhere(self, record: SessionRecord, source_ip: str) -> int:
+        """Revoke every session of this operator, dashboard and CLI, in every process."""
+        closed = self.sessions.revoke_user(record.user_id)
+        self.ledger.record(
+            "user_logout",
+            AuditStamp(
+                ActorKind.USER,
+                source_ip,
+                user_id=record.user_id,
+                detail=f"logged out everywhere: {closed} session(s) closed",
+            ),
+        )
+        return closed

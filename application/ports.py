@@ -62,6 +62,8 @@ class SessionRecord:
     created_ms: int
     expires_ms: int
     revoked: bool
+    # When the dashboard last saw this session; None for a session it did not open (CLI).
+    last_seen_ms: int | None = None
 
 
 class SessionStore(Protocol):
@@ -70,6 +72,14 @@ class SessionStore(Protocol):
     def find(self, token_hash: str) -> SessionRecord | None: ...
 
     def revoke(self, session_id: str) -> bool: ...
+
+    def revoke_user(self, user_id: str) -> int:
+        """Revoke every open session of `user_id`; how many were open."""
+        ...
+
+    def seen(self, session_id: str, now_ms: int) -> None:
+        """Record dashboard activity on a session (the idle timeout counts from it)."""
+        ...
 
 
 class SetupCodeStore(Protocol):

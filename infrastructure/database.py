@@ -50,6 +50,15 @@ sessions = Table(
     Column("revoked", Integer, nullable=False, default=0),
 )
 
+# A table of its own rather than a column of kl_sessions: create_all adds it to an
+# existing state database, where a new column would need a migration.
+session_activity = Table(
+    "kl_session_activity",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("last_seen_ms", BigInteger, nullable=False),
+)
+
 tracking = Table(
     "kl_tracking",
     metadata,

@@ -51,7 +51,8 @@ class Settings:
     port: int = DEFAULT_PORT
     server_key_file: Path | None = None
     start_sealed: bool = False
-    session_ttl_seconds: int = 12 * 3600
+    session_ttl_seconds: int = 12 * 3600  # absolute: a session dies this long after login
+    session_idle_seconds: int = 30 * 60  # a dashboard session dies this long after its last page
     argon2_memory_kib: int = 64 * 1024
     trash_sweep_seconds: int = 3600
     trusted_proxies: tuple[str, ...] = ()
@@ -78,6 +79,7 @@ class Settings:
             server_key_file=Path(key_file).expanduser() if key_file else None,
             start_sealed=env.get("KEYLEDGER_START_SEALED", "").lower() in {"1", "true", "yes"},
             session_ttl_seconds=int(env.get("KEYLEDGER_SESSION_TTL", 12 * 3600)),
+            session_idle_seconds=_positive(env, "KEYLEDGER_SESSION_IDLE_TIMEOUT", 30 * 60),
             argon2_memory_kib=int(env.get("KEYLEDGER_ARGON2_MEMORY_KIB", 64 * 1024)),
             public_url=_public_url(env.get("KEYLEDGER_PUBLIC_URL") or None),
             broker_url=env.get("KEYLEDGER_BROKER_URL") or None,

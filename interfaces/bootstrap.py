@@ -262,6 +262,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         setup_code=setup_code,
         clock=clock,
         session_ttl_ms=settings.session_ttl_seconds * 1000,
+        idle_ms=settings.session_idle_seconds * 1000,
         failures=failures,
         throttle=LoginThrottle(clock),
     )

@@ -43,7 +43,7 @@ def _machine(machine: Machine) -> dict[str, Any]:
     }
 
 
-def _allowlist(vault: Vault) -> dict[str, Any]:
+def allowlist_json(vault: Vault) -> dict[str, Any]:
     return {
         "enabled": vault.allowlist_enabled,
         "entries": [{"id": e.entry_id, "cidr": e.cidr, "label": e.label} for e in vault.allowlist],
@@ -180,22 +180,22 @@ class MachineAdminController(Controller):
         vault = services.ledger.vault()
         if vault is None:
             raise NotFound("The vault is not initialised")
-        return _allowlist(vault)
+        return allowlist_json(vault)
 
     @post("/ipallowlist/enable", sync_to_thread=True, status_code=200)
     def enable_allowlist(self, services: Services, stamp: AuditStamp) -> dict[str, Any]:
-        return _allowlist(services.machines.set_allowlist(True, stamp))
+        return allowlist_json(services.machines.set_allowlist(True, stamp))
 
     @post("/ipallowlist/disable", sync_to_thread=True, status_code=200)
     def disable_allowlist(self, services: Services, stamp: AuditStamp) -> dict[str, Any]:
-        return _allowlist(services.machines.set_allowlist(False, stamp))
+        return allowlist_json(services.machines.set_allowlist(False, stamp))
 
     @post("/ipallowlist", sync_to_thread=True, status_code=201)
     def add_entry(
         self, data: AllowlistBody, services: Services, stamp: AuditStamp
     ) -> dict[str, Any]:
-        return _allowlist(services.machines.add_allowlist_entry(data.cidr, data.label, stamp))
+        return allowlist_json(services.machines.add_allowlist_entry(data.cidr, data.label, stamp))
 
     @post("/ipallowlist/{entry_id:str}/delete", sync_to_thread=True, status_code=200)
     def remove_entry(self, entry_id: str, services: Services, stamp: AuditStamp) -> dict[str, Any]:
-        return _allowlist(services.machines.remove_allowlist_entry(entry_id, stamp))
+        return allowlist_json(services.machines.remove_allowlist_entry(entry_id, stamp))

@@ -31,8 +31,15 @@ from interfaces.http.auditstream import StreamHub, follow, start
 from interfaces.http.deps import AnyRequest, client_ip
 from interfaces.web.auth import Form
 from interfaces.web.pages import frozen_projects, page
-from interfaces.web.session import Viewer, check_csrf, provide_viewer
-from interfaces.web.vault_pages import REFUSED, _stamp, done, refused
+from interfaces.web.session import (
+    SESSION_COOKIE,
+    Viewer,
+    check_csrf,
+    provide_viewer,
+    still_open,
+)
+from interfaces.web.stream_guard import check_every, while_open
+from interfaces.web.vault_pages import REFUSED, done, refused, user_stamp
 
 SORTS = ("timestamp", "action", "severity", "sourceIp")
 
@@ -108,14 +115,21 @@ class AuditPagesController(Controller):
         services: Services,
         request: Request,  # type: ignore[type-arg]
     ) -> ServerSentEvent:
-        """The events of GET /v1/admin/audit/stream, on the session cookie."""
+        """The events of GET /v1/admin/audit/stream, on the session cookie, until the
+        session ends (logout, idle, absolute timeout)."""
         hub: StreamHub = request.app.state["audit_streams"]
         cursor = request.headers.get("last-event-id")
         source = services.audit_source
         position = await anyio.to_thread.run_sync(start, source, cursor, None, None)
         slot = hub.claim()
-        return ServerSentEvent(
+        token = request.cookies.get(SESSION_COOKIE, "")
+        guarded = while_open(
             follow(source, position, hub, slot),
+            lambda: still_open(token, services),
+            check_every(services.settings.session_idle_seconds),
+        )
+        return ServerSentEvent(
+            guarded,
             background=BackgroundTask(slot.release),
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -191,7 +205,7 @@ class CanaryPagesController(Controller):
             services.canaries.create(
                 ids.require(ids.PROJECT, str(data.get("project_id", ""))),
                 str(data.get("name", "")).strip(),
-                _stamp(request, viewer),
+                user_stamp(request, viewer),
                 freeze_project=bool(data.get("freeze_project")),
                 freeze_related=bool(data.get("freeze_related")),
                 armed=bool(data.get("armed")),
@@ -217,7 +231,7 @@ class CanaryPagesController(Controller):
             raise NotFoundException(f"No action {verb}")
         try:
             secret_id = ids.require(ids.SECRET, secret_id)
-            services.canaries.set_armed(secret_id, verb == "arm", _stamp(request, viewer))
+            services.canaries.set_armed(secret_id, verb == "arm", user_stamp(request, viewer))
         except REFUSED as error:
             return refused(viewer, str(error), "/canaries", "canaries")
         services.catch_up()

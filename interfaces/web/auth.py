@@ -59,7 +59,7 @@ class LoginController(Controller):
         email = str(data.get("email", ""))[:320]
         password = str(data.get("password", ""))
         try:
-            token, record = services.accounts.login(email, password, client_ip(request))
+            token, record = services.accounts.open_dashboard(email, password, client_ip(request))
         except TooManyAttempts as throttled:
             return _login_page(services, str(throttled), email, status=429)
         except (AuthenticationFailed, InvalidInput) as refused:
@@ -80,5 +80,15 @@ class LoginController(Controller):
         viewer = provide_viewer(request, services)
         check_csrf(viewer.csrf, data)
         services.accounts.logout(viewer.session, client_ip(request))
+        services.projector.catch_up()
+        return Redirect("/login", status_code=303, cookies=[gone(SESSION_COOKIE, services)])
+
+    @post("/logout-everywhere", sync_to_thread=True)
+    def logout_everywhere(self, data: Form, request: AnyRequest, services: Services) -> Any:
+        """Every session of this operator ends, in every API process: other browsers
+        land on the login page at their next request, the CLI must log in again."""
+        viewer = provide_viewer(request, services)
+        check_csrf(viewer.csrf, data)
+        services.accounts.logout_everywhere(viewer.session, client_ip(request))
         services.projector.catch_up()
         return Redirect("/login", status_code=303, cookies=[gone(SESSION_COOKIE, services)])

@@ -21,7 +21,7 @@ from interfaces.http.deps import AnyRequest
 from interfaces.web.auth import Form
 from interfaces.web.pages import attention, page
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
-from interfaces.web.vault_pages import REFUSED, _stamp, done, refused
+from interfaces.web.vault_pages import REFUSED, done, refused, user_stamp
 
 BACK = "/managed"
 STATUS: dict[type[Exception], int] = {NotFound: 404, Conflict: 409}
@@ -70,7 +70,9 @@ class ManagedPages(Controller):
         """Reset a failed rotation: the next cycle (or Rotate now) tries again."""
         check_csrf(viewer.csrf, data)
         try:
-            services.rotations.retry(ids.require(ids.SECRET, secret_id), _stamp(request, viewer))
+            services.rotations.retry(
+                ids.require(ids.SECRET, secret_id), user_stamp(request, viewer)
+            )
         except REFUSED as error:
             return not_done(viewer, error)
         services.catch_up()
@@ -86,7 +88,7 @@ class ManagedPages(Controller):
             secret_id = ids.require(ids.SECRET, secret_id)
             if not services.rotations.status(secret_id)["managed"]:
                 raise InvalidInput(f"{secret_id} is not a managed secret")
-            services.rotations.rotate_now(secret_id, _stamp(request, viewer))
+            services.rotations.rotate_now(secret_id, user_stamp(request, viewer))
         except REFUSED as error:
             return not_done(viewer, error)
         services.catch_up()

@@ -26,7 +26,7 @@ from interfaces.http.deps import AnyRequest
 from interfaces.web.auth import Form
 from interfaces.web.pages import page
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
-from interfaces.web.vault_pages import REFUSED, _field, _stamp, done
+from interfaces.web.vault_pages import REFUSED, done, form_field, user_stamp
 
 BACK = "/alerts"
 WEBHOOK_VERBS = ("enable", "disable", "delete", "test")
@@ -83,8 +83,8 @@ class OutreachPages(Controller):
         """The ticked actions replace the whole set (none ticked: no mail at all); the
         severity buttons choose every critical (and high) action instead."""
         check_csrf(viewer.csrf, data)
-        stamp = _stamp(request, viewer)
-        preset = _field(data, "preset")
+        stamp = user_stamp(request, viewer)
+        preset = form_field(data, "preset")
         try:
             if preset in ("critical", "critical-high"):
                 services.alerts.set_severities(True, preset == "critical-high", stamp)
@@ -101,20 +101,22 @@ class OutreachPages(Controller):
         """The SMTP server; a blank password keeps the one set unless "Remove" is ticked."""
         check_csrf(viewer.csrf, data)
         try:
-            port = _field(data, "port")
+            port = form_field(data, "port")
             if not port.isdigit() or len(port) > 5:
                 raise InvalidInput("SMTP port must be between 1 and 65535")
             smtp = validate_smtp(
-                _field(data, "host"),
+                form_field(data, "host"),
                 int(port),
-                _field(data, "from"),
-                _field(data, "to").split(","),
-                _field(data, "security") or "none",
-                _field(data, "user") or None,
+                form_field(data, "from"),
+                form_field(data, "to").split(","),
+                form_field(data, "security") or "none",
+                form_field(data, "user") or None,
             )
             password = str(data.get("password", "")) or None  # never stripped or echoed
             keep = not data.get("clear_password")
-            services.alerts.set_smtp(smtp, password, _stamp(request, viewer), keep_password=keep)
+            services.alerts.set_smtp(
+                smtp, password, user_stamp(request, viewer), keep_password=keep
+            )
         except REFUSED as error:
             return alerts_page(viewer, services, str(error), data)
         return done(BACK, "smtp-saved")
@@ -125,7 +127,7 @@ class OutreachPages(Controller):
         check_csrf(viewer.csrf, data)
         outcome = services.outreach.send_sample_mail()
         sent = "sent" if outcome["sent"] else str(outcome["error"])
-        services.alerts.record_test(_stamp(request, viewer), sent)
+        services.alerts.record_test(user_stamp(request, viewer), sent)
         if not outcome["sent"]:
             return alerts_page(viewer, services, f"The sample mail was not sent: {sent}")
         return done(BACK, "mail-sent")
@@ -138,7 +140,7 @@ class OutreachPages(Controller):
         check_csrf(viewer.csrf, data)
         try:
             webhook, secret = services.webhooks.add(
-                _field(data, "url"), many(data, "actions"), _stamp(request, viewer)
+                form_field(data, "url"), many(data, "actions"), user_stamp(request, viewer)
             )
         except REFUSED as error:
             return alerts_page(viewer, services, str(error), data, many(data, "actions"))
@@ -167,7 +169,7 @@ class OutreachPages(Controller):
         check_csrf(viewer.csrf, data)
         if verb not in WEBHOOK_VERBS:
             raise NotFoundException(f"No action {verb}")
-        stamp = _stamp(request, viewer)
+        stamp = user_stamp(request, viewer)
         try:
             services.webhooks.get(ids.require(ids.WEBHOOK, webhook_id))
             if verb == "test":

@@ -16,7 +16,9 @@ from litestar.response import Template
 from domain.auditcatalogue import Severity
 from domain.auditquery import AuditQuery
 from domain.rotation import ERROR, UNHEALTHY
+from domain.vault import Vault
 from interfaces.bootstrap import Services
+from interfaces.http.machines_admin import allowlist_json
 from interfaces.web.session import Viewer, provide_viewer
 
 NEWEST_ALERTS = 10
@@ -37,6 +39,11 @@ def attention(statuses: list[dict[str, Any]]) -> dict[str, int]:
         "held": sum(1 for s in statuses if s.get("held")),
         "unhealthy": sum(1 for s in statuses if s["agent"] in (UNHEALTHY, ERROR)),
     }
+
+
+def allowlist_of(vault: Vault | None) -> dict[str, Any]:
+    """As GET /v1/admin/ipallowlist shows it."""
+    return allowlist_json(vault) if vault else {"enabled": False, "entries": []}
 
 
 def frozen_projects(services: Services, projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,4 +94,5 @@ class DashboardController(Controller):
             "machines",
             machines=machines,
             pending=[m for m in machines if m["status"] == "pending"],
+            allowlist=allowlist_of(services.ledger.vault()),
         )

@@ -30,13 +30,13 @@ from interfaces.web.secret_forms import (
 )
 from interfaces.web.secret_pages import live_project, project_secret
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
-from interfaces.web.vault_pages import REFUSED, Form, _field, _stamp, done, refused
+from interfaces.web.vault_pages import REFUSED, Form, done, form_field, refused, user_stamp
 
 Action = Callable[[Services, str, dict[str, Any], AuditStamp], None]
 
 
 def _rename(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
-    services.ledger.rename_secret(secret_id, _field(data, "name"), stamp)
+    services.ledger.rename_secret(secret_id, form_field(data, "name"), stamp)
 
 
 def _note(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
@@ -56,7 +56,7 @@ def _replace(services: Services, secret_id: str, data: dict[str, Any], stamp: Au
 
 
 def _rollback(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
-    raw = _field(data, "version")
+    raw = form_field(data, "version")
     if not raw.isdigit() or int(raw) < 1:
         raise InvalidInput("Choose a version to roll back to")
     services.ledger.roll_back_secret(secret_id, int(raw), stamp)
@@ -64,7 +64,7 @@ def _rollback(services: Services, secret_id: str, data: dict[str, Any], stamp: A
 
 def _grant(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
     """As on the project page: join the machine to the project first when needed."""
-    machine_id = _field(data, "machine_id")
+    machine_id = form_field(data, "machine_id")
     project_id = services.ledger.secret(secret_id).project_id
     if machine_id not in services.ledger.project(project_id).machines:
         services.machines.add_to_project(machine_id, project_id, stamp)
@@ -72,15 +72,15 @@ def _grant(services: Services, secret_id: str, data: dict[str, Any], stamp: Audi
 
 
 def _ungrant(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
-    services.machines.revoke_grant(_field(data, "machine_id"), secret_id, stamp)
+    services.machines.revoke_grant(form_field(data, "machine_id"), secret_id, stamp)
 
 
 def _schedule(services: Services, secret_id: str, data: dict[str, Any], stamp: AuditStamp) -> None:
     """Interval as typed (a number and a unit); length and charset keep the API's defaults."""
-    raw, unit = _field(data, "interval"), _field(data, "unit")
+    raw, unit = form_field(data, "interval"), form_field(data, "unit")
     if not raw.isdigit() or unit not in UNITS or len(raw) > 9:
         raise InvalidInput("Interval must be a whole number of minutes, hours or days")
-    charset = _field(data, "charset") or Charset.SYMBOLS.value
+    charset = form_field(data, "charset") or Charset.SYMBOLS.value
     if charset not in {c.value for c in Charset}:
         raise InvalidInput("Unknown character set")
     policy = RotationPolicy(int(raw) * UNITS[unit], charset=Charset(charset))
@@ -148,7 +148,7 @@ class SecretActions(Controller):
         here = f"/projects/{project_id}/secrets/{secret_id}"
         back = here if verb not in ("restore", "purge") else f"/projects/{project_id}/trash"
         try:
-            action(services, secret_id, data, _stamp(request, viewer))
+            action(services, secret_id, data, user_stamp(request, viewer))
         except REFUSED as error:
             return refused(viewer, str(error), back, "projects")
         services.catch_up()
@@ -161,7 +161,7 @@ class SecretActions(Controller):
         check_csrf(viewer.csrf, data)
         back = f"/projects/{project_id}"
         try:
-            secret_id = create_structured(services, project_id, data, _stamp(request, viewer))
+            secret_id = create_structured(services, project_id, data, user_stamp(request, viewer))
         except REFUSED as error:
             return refused(viewer, str(error), back, "projects")
         services.catch_up()
@@ -174,7 +174,7 @@ class SecretActions(Controller):
         check_csrf(viewer.csrf, data)
         back = f"/projects/{project_id}"
         try:
-            secret_id = create_managed(services, project_id, data, _stamp(request, viewer))
+            secret_id = create_managed(services, project_id, data, user_stamp(request, viewer))
         except REFUSED as error:
             return refused(viewer, str(error), back, "projects")
         services.catch_up()

@@ -1,9 +1,10 @@
 """The dashboard's session cookie, CSRF tokens and security headers (ADR 0021).
 
 The cookie carries the same server-side operator session token the CLI gets from
-POST /v1/admin/login; only its SHA-256 is stored. A form's CSRF token is an HMAC of
-that token, so it needs no storage and dies with the session. The login form, which
-has no session yet, pairs a random cookie with a hidden field instead.
+POST /v1/admin/login; only its SHA-256 is stored, in the state database every API
+process shares, with the dashboard's last activity (the idle timeout). A form's CSRF
+token is an HMAC of that token, so it needs no storage and dies with the session. The
+login form, which has no session yet, pairs a random cookie with a hidden field instead.
 """
 
 from __future__ import annotations
@@ -61,10 +62,20 @@ def provide_viewer(request: AnyRequest, services: Services) -> Viewer:
     if not token:
         raise LoginRequired
     try:
-        record = services.accounts.session(token)
+        record = services.accounts.dashboard_session(token)
     except AuthenticationFailed:
         raise LoginRequired from None
     return Viewer(record, csrf_for(token))
+
+
+def still_open(token: str, services: Services) -> bool:
+    """For the live stream: is the session still good? Asked without counting as
+    activity, so an unattended live page does not keep itself logged in."""
+    try:
+        services.accounts.dashboard_session(token, touch=False)
+    except AuthenticationFailed:
+        return False
+    return True
 
 
 def check_csrf(expected: str, form: dict[str, Any] | None) -> None:

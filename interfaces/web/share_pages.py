@@ -21,7 +21,7 @@ from interfaces.bootstrap import Services
 from interfaces.http.deps import AnyRequest
 from interfaces.http.shares import created_view, open_share, share_url
 from interfaces.web.session import Viewer, check_csrf, provide_viewer
-from interfaces.web.vault_pages import REFUSED, Form, _field, _stamp, done, refused
+from interfaces.web.vault_pages import REFUSED, Form, done, form_field, refused, user_stamp
 
 RECIPIENT_REFUSED = (Forbidden, Gone, NotFound, TooManyAttempts, Sealed)
 STATUS = {Forbidden: 403, Gone: 410, NotFound: 404, TooManyAttempts: 429, Sealed: 503}
@@ -97,19 +97,19 @@ class SharesPages(Controller):
         """Shown once in this response (no redirect: a passphrase never goes into a URL)."""
         check_csrf(viewer.csrf, data)
         value = str(data.get("value", ""))  # never stripped, logged or echoed
-        generate = _field(data, "generate") == "on"
+        generate = form_field(data, "generate") == "on"
         try:
-            minutes = int(_field(data, "minutes") or "5")
-            length = int(_field(data, "length") or "32")
+            minutes = int(form_field(data, "minutes") or "5")
+            length = int(form_field(data, "length") or "32")
         except ValueError:
             return refused(viewer, "Lifetime and length must be whole numbers", "/shares", "shares")
         try:
             new = services.shares.create(
-                _field(data, "name"),
+                form_field(data, "name"),
                 None if generate else value,
                 length if generate else None,
                 minutes * 60,
-                _stamp(request, viewer),
+                user_stamp(request, viewer),
             )
             url = share_url(request, services, new.share.share_id)
         except REFUSED as error:
@@ -131,7 +131,7 @@ class SharesPages(Controller):
     ) -> Any:
         check_csrf(viewer.csrf, data)
         try:
-            services.shares.destroy(share_id, _stamp(request, viewer))
+            services.shares.destroy(share_id, user_stamp(request, viewer))
         except (*REFUSED, Gone) as error:
             return refused(viewer, str(error), "/shares", "shares")
         return done("/shares", "share-destroyed")

@@ -30,11 +30,11 @@ REFUSED = (InvalidInput, NotFound, Conflict, Locked, Forbidden)
 MACHINE_VERBS = ("approve", "deny", "enable", "disable", "revoke")
 
 
-def _stamp(request: AnyRequest, viewer: Viewer) -> AuditStamp:
+def user_stamp(request: AnyRequest, viewer: Viewer) -> AuditStamp:
     return AuditStamp(ActorKind.USER, client_ip(request), user_id=viewer.session.user_id)
 
 
-def _field(form: dict[str, Any], name: str) -> str:
+def form_field(form: dict[str, Any], name: str) -> str:
     return str(form.get(name, "")).strip()
 
 
@@ -60,7 +60,7 @@ def machine_verb(
     if verb not in MACHINE_VERBS:
         raise NotFoundException(f"No action {verb}")
     try:
-        getattr(services.machines, verb)(machine_id, _stamp(request, viewer))
+        getattr(services.machines, verb)(machine_id, user_stamp(request, viewer))
     except REFUSED as error:
         return refused(viewer, str(error), "/machines", "machines")
     services.projector.catch_up()
@@ -79,7 +79,9 @@ class VaultActions(Controller):
         check_csrf(viewer.csrf, data)
         try:
             project = services.ledger.create_project(
-                _field(data, "name"), _field(data, "description"), _stamp(request, viewer)
+                form_field(data, "name"),
+                form_field(data, "description"),
+                user_stamp(request, viewer),
             )
         except REFUSED as error:
             return refused(viewer, str(error), "/projects", "projects")
@@ -99,10 +101,10 @@ class VaultActions(Controller):
                 raise InvalidInput("Type the secret's value: it is sent once and never shown")
             services.ledger.create_secret(
                 project_id,
-                _field(data, "name"),
-                _stamp(request, viewer),
+                form_field(data, "name"),
+                user_stamp(request, viewer),
                 value=value,
-                note=_field(data, "note"),
+                note=form_field(data, "note"),
             )
         except REFUSED as error:
             return refused(viewer, str(error), back, "projects")
@@ -118,7 +120,7 @@ class VaultActions(Controller):
         try:
             url = api_url(request, services)
             token, expires = services.machines.create_bootstrap_token(
-                _field(data, "name"), _stamp(request, viewer)
+                form_field(data, "name"), user_stamp(request, viewer)
             )
         except REFUSED as error:
             return refused(viewer, str(error), "/machines", "machines")
@@ -175,8 +177,8 @@ class VaultActions(Controller):
         """One click for the operator's two steps: join the project, then the grant."""
         check_csrf(viewer.csrf, data)
         back = f"/projects/{project_id}"
-        machine_id, secret_id = _field(data, "machine_id"), _field(data, "secret_id")
-        stamp = _stamp(request, viewer)
+        machine_id, secret_id = form_field(data, "machine_id"), form_field(data, "secret_id")
+        stamp = user_stamp(request, viewer)
         try:
             ids.require(ids.PROJECT, project_id)
             ids.require(ids.SECRET, secret_id)

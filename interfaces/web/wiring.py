@@ -14,8 +14,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from interfaces.http.deps import AnyRequest
+from interfaces.web.allowlist_pages import AllowlistActions
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.evidence_pages import EvidencePagesController
 from interfaces.web.managed_pages import ManagedPages
 from interfaces.web.outreach_pages import OutreachPages
 from interfaces.web.pages import DashboardController
@@ -64,6 +66,8 @@ def web_router() -> Router:
             OutreachPages,
             SharePage,
             SharesPages,
+            AllowlistActions,
+            EvidencePagesController,
             static,
         ],
         after_request=add_security_headers,

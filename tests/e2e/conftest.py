@@ -58,7 +58,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://localhost:{self.port}"
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, patience: float = 180) -> None:
         args = [sys.executable, "-m", "interfaces.cli.main", "server", "--port", str(self.port)]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -69,7 +69,7 @@ class LiveServer:
             stderr=subprocess.STDOUT,
             start_new_session=self.own_group,
         )
-        deadline = time.monotonic() + 60  # generous: a busy machine starts it slowly
+        deadline = time.monotonic() + patience  # generous: a busy machine starts it slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
@@ -79,7 +79,7 @@ class LiveServer:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()  # not left running behind a failed test (`serve` would not stop it)
-        raise RuntimeError("server did not come up in 60 s")
+        raise RuntimeError(f"server did not come up in {patience:.0f} s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -82,7 +82,7 @@ def test_journey_log_in_see_a_new_secret_never_its_value_log_out(world: World) -
     screenshot(page, f"dashboard-machines-{world.store}")
 
     assert refused == []  # nothing on these pages needed an exception to the CSP
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     page.wait_for_url(live.url + "/login")
     page.goto(live.url + "/projects")
     assert page.url.endswith("/login")  # the session is gone

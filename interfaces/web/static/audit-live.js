@@ -38,6 +38,15 @@
   }
   var source = new EventSource(status.getAttribute("data-stream"));
   source.addEventListener("open", function () { status.textContent = "Live: new records appear below."; });
-  source.addEventListener("error", function () { status.textContent = "Disconnected: reconnecting…"; });
+  source.addEventListener("error", function () {
+    // A stream refused outright (no session any more) is not retried by the browser.
+    if (source.readyState === EventSource.CLOSED) { window.location.assign("/login"); return; }
+    status.textContent = "Disconnected: reconnecting…";
+  });
+  source.addEventListener("session-ended", function () {
+    source.close();
+    status.textContent = "Session ended: log in again.";
+    window.location.assign("/login");
+  });
   source.addEventListener("audit", function (msg) { add(JSON.parse(msg.data)); });
 }());
