@@ -13,8 +13,12 @@ HOSTILE = '<script>alert("x")</script>'
 CSRF = "f" * 64
 
 
+ALLOWLIST = {"enabled": True, "entries": [{"cidr": "10.0.0.0/8", "label": HOSTILE, "id": "ip_1"}]}
+
+
 def render(name: str, **context: Any) -> str:
     engine = template_config().to_engine()
+    context.setdefault("allowlist", ALLOWLIST)  # the machines page's allowlist panel
     return engine.get_template(name).render(csrf=CSRF, section="", **context)
 
 
