@@ -24,6 +24,7 @@ SECRET = "sk_"  # noqa: S105 - an id prefix, not a password
 USER = "usr_"
 ROTATION = "rot_"
 WEBHOOK = "wh_"
+POLICY = "pol_"
 
 _KINDS = {
     VAULT: "Vault",
@@ -32,6 +33,7 @@ _KINDS = {
     USER: "User",
     ROTATION: "Rotation",
     WEBHOOK: "Webhook",
+    POLICY: "Policy",
 }
 _PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 
