@@ -27,6 +27,10 @@ class Conflict(KeyledgerError):  # 409
     pass
 
 
+class Gone(KeyledgerError):  # 410: retired by its access policy (TTL)
+    pass
+
+
 class Locked(KeyledgerError):  # 423: the project is frozen
     pass
 

@@ -68,11 +68,13 @@ class AccessPolicy(Aggregate):
         self.name = name
         self.rules = PolicyRules.from_dict(rules)
 
-    def delete(self, audit: AuditStamp) -> None:
+    def delete(self, still_bound: set[str], audit: AuditStamp) -> None:
+        """`still_bound`: the mirrored secrets that exist and still name this policy
+        (a purged secret leaves its mirror entry behind; it binds nothing)."""
         self.require_live()
-        if self.bound:
+        if still_bound:
             raise Conflict(
-                f"Policy {self.policy_id} is bound to {len(self.bound)} secret(s); unbind first"
+                f"Policy {self.policy_id} is bound to {len(still_bound)} secret(s); unbind first"
             )
         self._deleted(self.project_id, audit)
 

@@ -24,6 +24,9 @@ from application.freezes import ProjectFreezes
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.pointintime import PointInTime
+from application.policies import Policies
+from application.policydryruns import PolicyDryRuns
+from application.policygate import PolicyGate
 from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
@@ -32,6 +35,8 @@ from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from application.webhooks import Webhooks
+from infrastructure.accessstore.readcounts import SqlReadCounter
+from infrastructure.accessstore.readhistory import SqlReadHistory
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.accessstore.whoread import SqlSecretReads
@@ -85,6 +90,8 @@ class Services:
     gate: MachineGate
     reads: MachineReads
     canaries: Canaries
+    policies: Policies
+    dry_runs: PolicyDryRuns
     freezes: ProjectFreezes
     nonces: SqlNonceStore
     access: SqlAccessStore
@@ -269,6 +276,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     jobs.also.append(outreach_actors.tick)
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
+    policies = Policies(ledger, clock)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -280,8 +288,17 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         clock=clock,
         machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
         gate=gate,
-        reads=MachineReads(ledger, gate, read_models, access, tripwire),
+        reads=MachineReads(
+            ledger,
+            gate,
+            read_models,
+            access,
+            tripwire,
+            PolicyGate(gate, SqlReadCounter(access.engine), clock),
+        ),
         canaries=Canaries(ledger, read_models, SqlSecretReads(access.engine)),
+        policies=policies,
+        dry_runs=PolicyDryRuns(ledger, policies, SqlReadHistory(access.engine), clock),
         freezes=freezes,
         nonces=nonces,
         access=access,

@@ -38,6 +38,7 @@ from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.pointintime import PointInTimeController
+from interfaces.http.policies import PolicyController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.vault import VaultController
 from interfaces.http.webhooks_admin import WebhookAdminController
@@ -192,6 +193,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             AuditStreamController,
             VaultController,
             CanaryController,
+            PolicyController,
             MachineAdminController,
             EnrollController,
             MachineController,
