@@ -9,6 +9,7 @@ memory, and only when such an axis is enabled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,17 +67,26 @@ class PolicyRefusal:
 
 
 class PolicyGate:
-    def __init__(self, gate: MachineGate, counter: ReadCounter, clock: Clock) -> None:
+    def __init__(
+        self,
+        gate: MachineGate,
+        counter: ReadCounter,
+        clock: Clock,
+        rotate: Callable[[str, str], None],
+    ) -> None:
+        """`rotate(secret_id, why)`: queue a rotation off the read path (rotate-after-N)."""
         self.gate = gate
         self.cache = gate.cache
         self.counter = counter
         self.clock = clock
+        self.rotate = rotate
 
     def enforce(self, caller: Caller, secret: Secret) -> Allowed:
         """A single read: a refusal is audited (keyed by the request's nonce, like every
         refusal of the gate) and raised as 403, 429 or 410."""
         verdict = self.admit(caller, secret)
         if isinstance(verdict, Allowed):
+            self._maybe_rotate(secret, verdict)
             return verdict
         self.gate.settle(caller)
         records = self.gate.records
@@ -89,10 +99,15 @@ class PolicyGate:
         """An export's check: a blocked secret is left out, and audited why."""
         verdict = self.admit(caller, secret)
         if isinstance(verdict, Allowed):
+            self._maybe_rotate(secret, verdict)
             return False
         stamp = caller.stamp(f"export skipped it: {verdict.detail}")
         self.gate.records.submit("secret_read_denied", stamp, secret.secret_id).result(timeout=30)
         return True
+
+    def _maybe_rotate(self, secret: Secret, verdict: Allowed) -> None:
+        if verdict.rotate:
+            self.rotate(secret.secret_id, f"rotate after reads (policy {secret.policy_id})")
 
     def rules(self, secret: Secret) -> tuple[str, PolicyRules] | None:
         policy_id = secret.policy_id

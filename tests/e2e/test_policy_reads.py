@@ -279,3 +279,20 @@ def test_dry_run_rejudges_recorded_reads(server: Server) -> None:
     wrong = op.post(f"/v1/admin/policies/{policy}/dry-run", {"secretId": other.secret}, expect=400)
     assert set(wrong) == {"error"}
     op.post(f"/v1/admin/policies/{policy}/dry-run", {"days": 0}, expect=400)
+
+
+def test_rotate_after_n_reads_gives_a_new_value(server: Server) -> None:
+    g = guarded(server)
+    bind(server, g, {"rotateAfterReadsEnabled": True, "rotateAfterReads": 2})
+    reader = sdk(g.reader)
+    assert reader.get_secret(g.secret) == VALUE
+    reader.get_secret(g.secret)  # the 2nd read queues the rotation (it may see either value)
+    deadline = time.monotonic() + 20
+    while (fresh := reader.get_secret(g.secret)) == VALUE and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert fresh != VALUE and len(fresh) >= 16
+    rotations = [
+        e for e in server.op.audit(1000)
+        if e["action"] == "secret_rotate" and e.get("secretId") == g.secret
+    ]  # fmt: skip
+    assert len(rotations) == 1 and rotations[0]["actorKind"] == "system", rotations

@@ -140,6 +140,7 @@ def tw(start: str = "08:00", zone: str = "UTC", days: tuple[str, ...] = ("mon",)
     [
         (tw(zone="Mars/Base"), set()),
         (tw(zone="../etc/passwd"), set()),
+        (tw(zone="Europe"), set()),  # a directory of the zone database, not a zone
         (tw(start="25:00"), set()),
         (tw(start="8:00"), set()),
         (tw(days=()), set()),
@@ -149,6 +150,7 @@ def tw(start: str = "08:00", zone: str = "UTC", days: tuple[str, ...] = ("mon",)
         (dict(ip_allowlist_cidrs=()), set()),
         (dict(max_reads_per_minute=0), set()),
         (dict(max_reads_per_day=-1), set()),
+        (dict(max_reads_per_day=10**12), set()),
         (dict(co_sign_machine_id="stranger", co_sign_window_seconds=60), {"m-1"}),
         (dict(ttl_expires_at=NOW - 1), set()),
         (dict(ttl_max_reads=0), set()),
