@@ -191,6 +191,10 @@ class MachineGate:
         )
         raise AuthenticationFailed("Nonce already used (replayed request)")
 
+    def settle(self, caller: Caller) -> None:
+        """Before refusing `caller`: StaleDecision if its head was assumed and moved."""
+        self._settle(caller.assumed, caller.head)
+
     def _settle(self, assumed: bool, head: object) -> None:
         if assumed and self.cache.sync() != head:
             raise StaleDecision()

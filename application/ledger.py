@@ -22,6 +22,7 @@ from domain import ids
 from domain.audit import AuditStamp
 from domain.errors import Conflict, InvalidInput, NotFound, Sealed
 from domain.names import SecretNameClaim, claim_id
+from domain.policy import AccessPolicy
 from domain.project import Project, validate_description, validate_project_name
 from domain.records import AuditRecord
 from domain.rotation import RotationSchedule, schedule_id
@@ -89,6 +90,14 @@ class Ledger(Application[UUID]):
         if not isinstance(project, Project) or project.purged:
             raise NotFound(f"{what} not found")
         return secret
+
+    def policy(self, policy_id: str) -> AccessPolicy:
+        """A live access policy (deleted: 404 like an unknown id)."""
+        what = f"Policy {policy_id[:40]}"
+        policy = self._get(ids.aggregate_id(ids.require(ids.POLICY, policy_id)), what)
+        if not isinstance(policy, AccessPolicy) or policy.deleted:
+            raise NotFound(f"{what} not found")
+        return policy
 
     def save_or_conflict(self, *aggregates: Any) -> None:
         """Save atomically; a lost race on an id or version becomes a 409."""

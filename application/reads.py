@@ -16,6 +16,7 @@ from application.access import Caller, MachineGate
 from application.accesslog import Decision, PendingRecord, Verdict
 from application.canaries import Tripwire
 from application.ledger import Ledger
+from application.policygate import PolicyGate, PolicyRefusal
 from application.ports import FetchLog
 from domain.allowlist import ip_allowed
 from domain.audit import ActorKind, AuditStamp
@@ -52,8 +53,10 @@ class MachineReads:
         directory: MachineDirectory,
         fetches: FetchLog,
         tripwire: Tripwire,
+        policies: PolicyGate,
     ) -> None:
         self.ledger = ledger
+        self.policies = policies
         self.tripwire = tripwire
         self.gate = gate
         self.directory = directory
@@ -69,6 +72,8 @@ class MachineReads:
         An armed canary trips here, after the gate and before the value is opened; the
         read whose trip froze the project is re-decided as if that freeze were not there."""
         secret, project = self._checked(caller, secret_id)
+        if secret.policy_id is not None:  # the only cost for a secret without a policy
+            self.policies.enforce(caller, secret)
         tripped = secret.armed_canary and self.tripwire.trip(caller, secret, project)
         value = self.ledger.open_current(secret, project)
         record = PendingRecord(
@@ -170,6 +175,13 @@ class MachineReads:
             stamp = caller.stamp(reason)
             entry = records.entry("secret_read_denied", stamp, secret.secret_id, key)
             return Decision(entry, error)
+        if secret.policy_id is not None:  # bound or edited since the read was decided
+            fresh = secret.policy_id != decided.policy_id
+            verdict = (self.policies.admit if fresh else self.policies.peek)(caller, secret)
+            if isinstance(verdict, PolicyRefusal):
+                stamp = caller.stamp(verdict.detail)
+                entry = records.entry("secret_read_denied", stamp, secret.secret_id, key)
+                return Decision(entry, verdict.error())
         if secret.current.number == decided.current.number:
             return None
         return self._read_decision(caller, secret, project, key, redone=True)
@@ -214,7 +226,11 @@ class MachineReads:
 
     def export(self, caller: Caller, project_id: str | None) -> list[dict[str, Any]]:
         """Every readable value. Armed canaries among them trip before any is opened."""
-        readable = self.readable(caller.machine, project_id)
+        readable = [
+            s
+            for s in self.readable(caller.machine, project_id)
+            if s.policy_id is None or not self.policies.skips(caller, s)
+        ]
         for secret in readable:
             if secret.armed_canary:
                 self.tripwire.trip(caller, secret, self.cache.project(secret.project_id))
@@ -243,7 +259,9 @@ class MachineReads:
             _reason, error = self.gate.denial(machine, secret, project)
             if isinstance(error, NotFound):
                 changes[secret_id] = {"status": "deleted"}
-            elif error is not None:
+            elif error is not None or (
+                secret.policy_id is not None and self.policies.peek(caller, secret) is not None
+            ):
                 changes[secret_id] = {"status": "access_denied"}
             elif secret_id not in last:
                 # Never fetched: take now as the baseline instead of a spurious change.

@@ -92,6 +92,12 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("share_view", MED, "Secrets", (ActorKind.EXTERNAL,)),
     ("share_destroy", MED, "Secrets", (ActorKind.USER, ActorKind.EXTERNAL)),
     ("share_expire", LOW, "Secrets", _S),
+    # Access policies: per-secret read conditions (refusals are `secret_read_denied`).
+    ("policy_create", MED, "Policies", _U),
+    ("policy_update", MED, "Policies", _U),
+    ("policy_delete", HIGH, "Policies", _U),
+    ("policy_bind", MED, "Policies", _U),
+    ("policy_unbind", HIGH, "Policies", _U),
     # Machines
     ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL)),
     ("machine_approve", MED, "Machines", _U),

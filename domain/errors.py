@@ -27,7 +27,7 @@ class Conflict(KeyledgerError):  # 409
     pass
 
 
-class Gone(KeyledgerError):  # 410: a share already viewed, destroyed or expired
+class Gone(KeyledgerError):  # 410: a share already ended, or a secret retired by its policy (TTL)
     pass
 
 

@@ -43,6 +43,9 @@ class Project(Aggregate):
     class Event(Aggregate.Event):
         TOPIC = "keyledger.project.Event"
 
+    # Its access policies' ids (class default: projects from before policies).
+    policies: frozenset[str] = frozenset()
+
     @staticmethod
     def create_id(project_id: str) -> UUID:
         return ids.aggregate_id(project_id)
@@ -113,6 +116,23 @@ class Project(Aggregate):
     @event("MachineRemoved", topic="keyledger.project.MachineRemoved")
     def _machine_removed(self, machine_id: str, audit: AuditStamp) -> None:
         self.machines = self.machines - {machine_id}
+
+    # -- access policies (bookkeeping: the policy's own events are the audit) --------
+
+    def add_policy(self, policy_id: str, audit: AuditStamp) -> None:
+        self.require_live()
+        self._policy_added(policy_id, audit)
+
+    @event("PolicyAdded", topic="keyledger.project.PolicyAdded")
+    def _policy_added(self, policy_id: str, audit: AuditStamp) -> None:
+        self.policies = self.policies | {policy_id}
+
+    def remove_policy(self, policy_id: str, audit: AuditStamp) -> None:
+        self._policy_removed(policy_id, audit)
+
+    @event("PolicyRemoved", topic="keyledger.project.PolicyRemoved")
+    def _policy_removed(self, policy_id: str, audit: AuditStamp) -> None:
+        self.policies = self.policies - {policy_id}
 
     # -- freeze: every machine request touching a frozen project is refused (423) --
 

@@ -67,6 +67,9 @@ class Secret(Aggregate):
     class Event(Aggregate.Event):
         TOPIC = "keyledger.secret.Event"
 
+    # The bound access policy (class default: secrets from before policies have none).
+    policy_id: str | None = None
+
     @staticmethod
     def create_id(secret_id: str) -> UUID:
         return ids.aggregate_id(secret_id)
@@ -298,6 +301,27 @@ class Secret(Aggregate):
     @event("GrantRevoked", topic="keyledger.secret.GrantRevoked")
     def _grant_revoked(self, machine_id: str, audit: AuditStamp) -> None:
         self.grants = self.grants - {machine_id}
+
+    # -- access policy binding (at most one; binding replaces) --------------------
+
+    def bind_policy(self, policy_id: str, audit: AuditStamp) -> None:
+        self._require_live()
+        self._policy_bound(policy_id, self.policy_id, audit)
+
+    @event("PolicyBound", topic="keyledger.secret.PolicyBound")
+    def _policy_bound(self, policy_id: str, replaced: str | None, audit: AuditStamp) -> None:
+        self.policy_id = policy_id
+
+    def unbind_policy(self, audit: AuditStamp) -> str:
+        if self.policy_id is None:
+            raise Conflict(f"Secret {self.secret_id} has no policy bound")
+        unbound = self.policy_id
+        self._policy_unbound(unbound, audit)
+        return unbound
+
+    @event("PolicyUnbound", topic="keyledger.secret.PolicyUnbound")
+    def _policy_unbound(self, policy_id: str, audit: AuditStamp) -> None:
+        self.policy_id = None
 
     def trash_expired(self, now_ms: int) -> bool:
         return (

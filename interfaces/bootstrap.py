@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from application.access import MachineGate
 from application.accesslog import RecordWriter, lane_origin
@@ -24,6 +26,9 @@ from application.freezes import ProjectFreezes
 from application.ledger import Ledger
 from application.machines import MachineRegistry
 from application.pointintime import PointInTime
+from application.policies import Policies
+from application.policydryruns import PolicyDryRuns
+from application.policygate import PolicyGate
 from application.ports import HeadWatch
 from application.projecttrash import ProjectTrash
 from application.reads import MachineReads
@@ -33,6 +38,9 @@ from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
 from application.throttle import Backoff, LoginThrottle
 from application.webhooks import Webhooks
+from domain.audit import AuditStamp
+from infrastructure.accessstore.readcounts import SqlReadCounter
+from infrastructure.accessstore.readhistory import SqlReadHistory
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
 from infrastructure.accessstore.upgrade import move_fetches, upgrade_legacy_access_log
 from infrastructure.accessstore.whoread import SqlSecretReads
@@ -87,6 +95,8 @@ class Services:
     gate: MachineGate
     reads: MachineReads
     canaries: Canaries
+    policies: Policies
+    dry_runs: PolicyDryRuns
     freezes: ProjectFreezes
     nonces: SqlNonceStore
     access: SqlAccessStore
@@ -241,6 +251,22 @@ def _load_server_key(settings: Settings, envelope: Envelope) -> None:
     )
 
 
+def rotate_later(rotations: Rotations) -> Callable[[str, str], None]:
+    """Rotate-after-N: one background thread rotates (standard: a new value; managed: the
+    saga), so the read that reached N answers at once. Failures are logged, not lost."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyledger-policy-rotate")
+
+    def done(future: Future[Any]) -> None:
+        error = future.exception()
+        if error is not None:
+            log.error("rotate-after-reads failed: %s", type(error).__name__)
+
+    def rotate(secret_id: str, why: str) -> None:
+        pool.submit(rotations.rotate_now, secret_id, AuditStamp.system(why)).add_done_callback(done)
+
+    return rotate
+
+
 def build(settings: Settings, *, load_key: bool = True) -> Services:
     ledger, envelope, projector, clock = build_store(settings)
     if load_key:
@@ -289,6 +315,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     jobs.also.append(shares.expire_due)  # each tick (1 s): a lapsed share goes within seconds
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
+    policies = Policies(ledger, clock)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -300,8 +327,17 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         clock=clock,
         machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
         gate=gate,
-        reads=MachineReads(ledger, gate, read_models, access, tripwire),
+        reads=MachineReads(
+            ledger,
+            gate,
+            read_models,
+            access,
+            tripwire,
+            PolicyGate(gate, SqlReadCounter(access.engine), clock, rotate_later(rotations)),
+        ),
         canaries=Canaries(ledger, read_models, SqlSecretReads(access.engine)),
+        policies=policies,
+        dry_runs=PolicyDryRuns(ledger, policies, SqlReadHistory(access.engine), clock),
         freezes=freezes,
         nonces=nonces,
         access=access,

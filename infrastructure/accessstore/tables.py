@@ -62,6 +62,16 @@ fetches = Table(
     Column("version", Integer, nullable=False),
 )
 
+# Reads counted for access policies with a rate cap or a TTL read limit, per secret and
+# bucket ("m:<UTC minute>", "d:<UTC day>", "t" all time): shared by every API process.
+policy_counts = Table(
+    "kl_policy_counts",
+    access_metadata,
+    Column("secret_id", String(32), primary_key=True),
+    Column("bucket", String(24), primary_key=True),
+    Column("reads", BigInteger, nullable=False),
+)
+
 # The audit query's filters on this log, each with time so a filtered page reads in
 # order (time alone has its own index above). Kept few: every index is written on the
 # read path's hot append. Created with checkfirst on existing stores, where the

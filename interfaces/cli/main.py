@@ -19,6 +19,7 @@ from interfaces.cli import (
     local,
     machines,
     operator,
+    policies,
     projects,
     rotation,
     secrets,
@@ -43,6 +44,7 @@ audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
 app.add_typer(projects.app, name="project")
 app.add_typer(secrets.app, name="secret")
 app.add_typer(canaries.app, name="canary")
+app.add_typer(policies.app, name="policy")
 app.add_typer(audit, name="audit")
 app.add_typer(local.projections, name="projections")
 app.add_typer(agent.app, name="agent")

@@ -38,6 +38,7 @@ from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
 from interfaces.http.pointintime import PointInTimeController
+from interfaces.http.policies import PolicyController
 from interfaces.http.rotations_admin import RotationAdminController
 from interfaces.http.shares import ShareAdminController, ShareController
 from interfaces.http.vault import VaultController
@@ -193,6 +194,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             AuditStreamController,
             VaultController,
             CanaryController,
+            PolicyController,
             MachineAdminController,
             EnrollController,
             MachineController,

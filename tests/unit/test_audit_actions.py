@@ -9,6 +9,7 @@ from application.projection import HANDLERS
 from domain.audit import ACTIONS, RECORD_SEVERITY, ActorKind, AuditStamp, Severity, action_for
 from domain.machine import Machine
 from domain.names import SecretNameClaim
+from domain.policy import AccessPolicy
 from domain.project import Project
 from domain.records import AuditRecord
 from domain.rotation import RotationSchedule
@@ -27,6 +28,7 @@ AGGREGATES = (
     BootstrapToken,
     RotationSchedule,
     Share,
+    AccessPolicy,
 )
 
 
@@ -93,6 +95,8 @@ def test_action_names_and_severities_are_valid() -> None:
                 "keyledger.name.",
                 "keyledger.token.Redeemed",
                 "keyledger.rotation.Advanced",
+                "keyledger.policy.Secret",  # the secret's own event is the audit
+                "keyledger.project.Policy",
             )
             assert topic.startswith(bookkeeping), topic
             continue

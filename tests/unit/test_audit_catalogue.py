@@ -28,6 +28,7 @@ CATEGORIES = {
     "Authentication",
     "Sessions",
     "Integrations",
+    "Policies",
 }
 # Catalogued for records that nothing emits yet (kept: stores may hold them from before).
 NOT_EMITTED_TODAY = {"session_revoke", "trash_purge_expired"}

@@ -20,16 +20,18 @@ from eventsourcing.utils import resolve_topic
 
 import domain.machine
 import domain.share
+import domain.policy
 import domain.tokens
 import domain.vault
 from application.ledger import Ledger
 from domain.audit import TOPIC_ACTIONS, ActorKind, AuditStamp
+from domain.policyrules import PolicyRules
 from domain.rotation import ManagedSpec, PendingRotation, RotationPolicy
 from domain.values import CanaryOptions, Charset, SealedValue, SecretType, SecretVersion
 from infrastructure.eventstore.decoding import EventDecoder
 
 # The aggregates whose events are looked up by topic (importing them registers the topics).
-AGGREGATE_MODULES = (domain.machine, domain.share, domain.tokens, domain.vault)
+AGGREGATE_MODULES = (domain.machine, domain.policy, domain.share, domain.tokens, domain.vault)
 
 SEALED = SealedValue(bytes(range(256)), b"\x00\xff" * 6, "dek_0123456789", 2)
 VERSION = SecretVersion(3, SEALED, 1_764_000_000_123, rolled_back_from=2, field_names=("u", "p"))
@@ -52,6 +54,12 @@ FULL: dict[str, Any] = {
     "PendingRotation": PendingRotation("rot_x", VERSION, 1_764_000_000_555, "scheduled"),
     "str | None": "optional",
     "CanaryOptions | None": CanaryOptions(armed=False, freeze_project=False, freeze_related=True),
+    "dict[str, Any]": PolicyRules(
+        ip_allowlist_enabled=True,
+        ip_allowlist_cidrs=("10.0.0.0/8", "2001:db8::/32"),
+        time_window_days=("mon", "sun"),
+        ttl_expires_at=1_764_000_000_999,
+    ).as_dict(),
 }
 # The same with every optional value absent and the other values' simplest forms.
 SPARSE: dict[str, Any] = FULL | {
@@ -66,6 +74,7 @@ SPARSE: dict[str, Any] = FULL | {
     "ManagedSpec | None": None,
     "str | None": None,
     "CanaryOptions | None": None,
+    "dict[str, Any]": PolicyRules().as_dict(),
 }
 
 
