@@ -46,5 +46,6 @@ def provision(
     say(f"  curl -o keyledger.zip '{made['url']}' && unzip keyledger.zip -d ./keyledger")
     say(
         f'  docker run -v "$PWD/keyledger:{mount_path}:ro" '
-        f"-e SIKKERKEY_IDENTITY={made['privateKeyPath'].rsplit('/', 1)[0]}/identity.json …"
+        f"-e KEYLEDGER_IDENTITY={mount_path}/identity.json "
+        f"-e SIKKERKEY_IDENTITY={mount_path}/identity.json …"
     )
