@@ -24,7 +24,7 @@ from domain.values import SealedValue
 
 BUNDLE_TTL_MS = 15 * 60 * 1000
 DEFAULT_MOUNT = "/etc/keyledger"
-MOUNT_PATTERN = re.compile(r"^/[A-Za-z0-9._/-]{0,255}$")
+MOUNT_PATTERN = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
 
 
 class BundleStatus(str, Enum):
@@ -43,7 +43,7 @@ def bundle_aggregate_id(token: str) -> UUID:
 
 def validate_mount_path(path: str) -> str:
     """Where the container mounts the unzipped bundle: absolute, plain characters."""
-    path = path.rstrip("/") or "/"
+    path = path.rstrip("/")
     if not MOUNT_PATTERN.fullmatch(path) or "/../" in f"{path}/" or "//" in path:
         raise InvalidInput("mountPath must be an absolute path of letters, digits, ._-/")
     return path
