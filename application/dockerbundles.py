@@ -29,12 +29,13 @@ from domain import ids
 from domain.audit import ActorKind, AuditStamp
 from domain.bundle import (
     BUNDLE_TTL_MS,
+    BundleStatus,
     DockerBundle,
     bundle_aggregate_id,
     bundle_digest,
     validate_mount_path,
 )
-from domain.errors import Conflict, Gone, InvalidInput, NotFound, Sealed
+from domain.errors import Conflict, Gone, IntegrityFailure, InvalidInput, NotFound, Sealed
 from domain.machine import Machine, validate_machine_name
 from domain.project import Project
 from domain.secret import Secret
@@ -210,7 +211,17 @@ class DockerBundles:
         machine: Machine = self.ledger.repository.get(uuid.UUID(bundle.machine_id))
         project = self.ledger.project(bundle.project_id, in_trash=True)
         vault = self.ledger.vault()
-        pem = self.ledger.keys.open_value(bundle.key_ref, bundle.bundle_id, bundle.sealed)
+        try:
+            pem = self.ledger.keys.open_value(bundle.key_ref, bundle.bundle_id, bundle.sealed)
+        except IntegrityFailure:
+            if self._bundle(token).status is not BundleStatus.PENDING:  # taken meanwhile
+                self.failures.record(
+                    source_ip,
+                    "docker bundle: just downloaded",
+                    action="docker_bundle_download_denied",
+                )
+                raise Gone("This Docker bundle was just downloaded") from None
+            raise
         archive = bundle_files(
             bundle.machine_id,
             machine.name,
@@ -256,7 +267,7 @@ class DockerBundles:
             if not isinstance(found, DockerBundle):
                 continue
             if not found.is_due(now):
-                if found.status.value != "pending":
+                if found.status is not BundleStatus.PENDING:
                     self.index.ended(digest, found.status.value)  # the index lagged
                 continue
             try:

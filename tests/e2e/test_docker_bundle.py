@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -179,6 +180,29 @@ def test_an_expired_link_is_refused_and_its_key_destroyed(server: Server) -> Non
         ledger.close()
         projector.engine.dispose()
     assert httpx.get(visited["url"]).status_code == 410
+
+
+def test_racing_downloads_get_one_zip(server: Server) -> None:
+    made = provision(server)
+    results: list[httpx.Response] = []
+    start = threading.Barrier(4)
+
+    def fetch() -> None:
+        start.wait()
+        results.append(httpx.get(made["url"], timeout=60))
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in results) == [200, 410, 410, 410]
+    KEYS.extend(
+        zipfile.ZipFile(io.BytesIO(r.content)).read("private.pem")
+        for r in results
+        if r.status_code == 200
+    )
+    assert actions(server.op, made["bundleId"]).count("docker_bundle_download") == 1
 
 
 def test_unknown_links_are_404(server: Server) -> None:
