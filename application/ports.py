@@ -92,6 +92,12 @@ class SignatureVerifier(Protocol):
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 
 
+class KeyPairMaker(Protocol):
+    def new_ed25519(self) -> tuple[bytes, bytes]:
+        """A fresh key pair: (raw 32-byte public key, PKCS#8 PEM private key)."""
+        ...
+
+
 class NonceStore(Protocol):
     def claim(self, machine_id: str, nonce: str, now_ms: int) -> bool:
         """Record a nonce; False if this machine used it before (a replay)."""

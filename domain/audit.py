@@ -112,6 +112,9 @@ TOPIC_ACTIONS: dict[str, str | None] = {
     "keyledger.share.Viewed": "share_view",
     "keyledger.share.Destroyed": "share_destroy",
     "keyledger.share.Expired": "share_expire",
+    "keyledger.bundle.Created": "docker_bundle_create",
+    "keyledger.bundle.Downloaded": "docker_bundle_download",
+    "keyledger.bundle.Expired": "docker_bundle_expire",
     "keyledger.token.Created": "bootstrap_token_create",
     "keyledger.token.Redeemed": None,
     "keyledger.name.Claimed": None,
@@ -142,6 +145,7 @@ RECORD_ACTIONS: tuple[str, ...] = (
     "alert_settings_update",
     "alert_smtp_update",
     "alert_test",
+    "docker_bundle_download_denied",
 )
 
 # Derived from the catalogue: one source of truth for severities.

@@ -98,8 +98,15 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("policy_delete", HIGH, "Policies", _U),
     ("policy_bind", MED, "Policies", _U),
     ("policy_unbind", HIGH, "Policies", _U),
+    # Docker bundles: a server-made identity handed over once (ADR 0024). A refused
+    # download (already taken, expired) is a record in the access log.
+    ("docker_bundle_create", HIGH, "Machines", _U),
+    ("docker_bundle_download", HIGH, "Machines", (ActorKind.EXTERNAL,)),
+    ("docker_bundle_expire", LOW, "Machines", _S),
+    ("docker_bundle_download_denied", MED, "Machines", (ActorKind.EXTERNAL,)),
     # Machines
-    ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL)),
+    # The operator registers a machine itself when it provisions a Docker bundle.
+    ("machine_register", MED, "Machines", (ActorKind.MACHINE, ActorKind.EXTERNAL, ActorKind.USER)),
     ("machine_approve", MED, "Machines", _U),
     ("machine_deny", MED, "Machines", _U),
     ("machine_disable", MED, "Machines", _U),

@@ -26,6 +26,7 @@ ROTATION = "rot_"
 WEBHOOK = "wh_"
 SHARE = "shr_"
 POLICY = "pol_"
+DOCKER_BUNDLE = "dkb_"
 
 _KINDS = {
     VAULT: "Vault",
@@ -36,6 +37,7 @@ _KINDS = {
     WEBHOOK: "Webhook",
     SHARE: "Share",
     POLICY: "Policy",
+    DOCKER_BUNDLE: "Docker bundle",
 }
 _PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 

@@ -21,6 +21,7 @@ from application.alerts import Alerts
 from application.auditcheck import AuditVerifier
 from application.canaries import Canaries, Tripwire
 from application.checkpoints import Checkpoints
+from application.dockerbundles import DockerBundles
 from application.failures import AuthFailures
 from application.freezes import ProjectFreezes
 from application.ledger import Ledger
@@ -49,7 +50,7 @@ from infrastructure.crypto.checkpointkey import CheckpointKey
 from infrastructure.crypto.envelope import Envelope
 from infrastructure.crypto.keyring import KeyRing
 from infrastructure.crypto.passwords import Argon2idHasher
-from infrastructure.crypto.signatures import NaclVerifier
+from infrastructure.crypto.signatures import Ed25519KeyMaker, NaclVerifier
 from infrastructure.database import make_engine
 from infrastructure.datadir import open_data_dir
 from infrastructure.eventstore.chain import ChainSource, verify_chain
@@ -67,7 +68,7 @@ from infrastructure.rotationstate import SqlHeartbeatStore, SqlRotationDirectory
 from infrastructure.sessions import SqlSessionStore
 from infrastructure.settings import Settings
 from infrastructure.setupcode import FileSetupCode
-from infrastructure.sharestore import SqlShareIndex
+from infrastructure.sharestore import SqlShareIndex, bundle_index
 from infrastructure.siem.source import SqlAuditSource
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class Services:
     alerts: Alerts
     outreach: OutreachJobs
     shares: ShareDesk
+    docker: DockerBundles
 
     def close(self) -> None:
         self.jobs.close()
@@ -313,6 +315,10 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     jobs.also.append(outreach_actors.tick)
     shares = build_shares(settings, ledger, projector, clock)
     jobs.also.append(shares.expire_due)  # each tick (1 s): a lapsed share goes within seconds
+    docker = DockerBundles(
+        ledger, Ed25519KeyMaker(), SqlShareIndex(projector.engine, bundle_index), clock, failures
+    )
+    jobs.also.append(docker.expire_due)  # an unused bundle's key is destroyed at 15 min
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
     policies = Policies(ledger, clock)
@@ -358,6 +364,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         alerts=alerts,
         outreach=outreach_actors,
         shares=shares,
+        docker=docker,
     )
 
 

@@ -15,6 +15,7 @@ from interfaces.cli import (
     auditquery,
     audittail,
     canaries,
+    docker,
     host,
     local,
     machines,
@@ -51,6 +52,7 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(shares.app, name="share")
+app.add_typer(docker.app, name="docker")
 operator.register(app)
 local.register(app)
 audit_cli.register(audit)

@@ -32,8 +32,10 @@ from interfaces.http.audit_admin import AuditAdminController
 from interfaces.http.auditstream import AuditStreamController, StreamHub
 from interfaces.http.canaries import CanaryController
 from interfaces.http.deps import refuse_rewritten_peer
+from interfaces.http.docker import DockerAdminController, DockerBundleController
 from interfaces.http.enroll import EnrollController
 from interfaces.http.hotpath import FastSecretRead
+from interfaces.http.k8s import KubernetesController
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
 from interfaces.http.operator import SessionController, SetupController
@@ -197,6 +199,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             PolicyController,
             MachineAdminController,
             EnrollController,
+            KubernetesController,
+            DockerAdminController,
+            DockerBundleController,
             MachineController,
             AgentController,
             RotationAdminController,

@@ -45,9 +45,9 @@ def api_url(request: AnyRequest, services: Services) -> str:
     return f"{scheme}://{host}"
 
 
-def bootstrap_script(url: str, token: str) -> str:
-    """The POSIX sh script with every interpolated value shell-quoted."""
-    template = resources.files("interfaces.http").joinpath("bootstrap_script.sh").read_text()
+def bootstrap_script(url: str, token: str, name: str = "bootstrap_script.sh") -> str:
+    """The POSIX sh script `name` with every interpolated value shell-quoted."""
+    template = resources.files("interfaces.http").joinpath(name).read_text()
     return template.replace("@API_URL@", shlex.quote(url)).replace("@TOKEN@", shlex.quote(token))
 
 

@@ -17,6 +17,7 @@ from interfaces.http.deps import AnyRequest
 from interfaces.web.allowlist_pages import AllowlistActions
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.docker_pages import DockerPages
 from interfaces.web.evidence_pages import EvidencePagesController
 from interfaces.web.managed_pages import ManagedPages
 from interfaces.web.outreach_pages import OutreachPages
@@ -68,6 +69,7 @@ def web_router() -> Router:
             SharesPages,
             AllowlistActions,
             EvidencePagesController,
+            DockerPages,
             static,
         ],
         after_request=add_security_headers,

@@ -7,6 +7,7 @@ from eventsourcing.domain import Aggregate
 
 from application.projection import HANDLERS
 from domain.audit import ACTIONS, RECORD_SEVERITY, ActorKind, AuditStamp, Severity, action_for
+from domain.bundle import DockerBundle
 from domain.machine import Machine
 from domain.names import SecretNameClaim
 from domain.policy import AccessPolicy
@@ -29,6 +30,7 @@ AGGREGATES = (
     RotationSchedule,
     Share,
     AccessPolicy,
+    DockerBundle,
 )
 
 

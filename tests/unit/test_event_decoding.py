@@ -18,9 +18,10 @@ from eventsourcing.domain import AggregateCreated
 from eventsourcing.persistence import StoredEvent, TranscodingNotRegisteredError
 from eventsourcing.utils import resolve_topic
 
+import domain.bundle
 import domain.machine
-import domain.share
 import domain.policy
+import domain.share
 import domain.tokens
 import domain.vault
 from application.ledger import Ledger
@@ -31,7 +32,14 @@ from domain.values import CanaryOptions, Charset, SealedValue, SecretType, Secre
 from infrastructure.eventstore.decoding import EventDecoder
 
 # The aggregates whose events are looked up by topic (importing them registers the topics).
-AGGREGATE_MODULES = (domain.machine, domain.policy, domain.share, domain.tokens, domain.vault)
+AGGREGATE_MODULES = (
+    domain.bundle,
+    domain.machine,
+    domain.policy,
+    domain.share,
+    domain.tokens,
+    domain.vault,
+)
 
 SEALED = SealedValue(bytes(range(256)), b"\x00\xff" * 6, "dek_0123456789", 2)
 VERSION = SecretVersion(3, SEALED, 1_764_000_000_123, rolled_back_from=2, field_names=("u", "p"))
