@@ -1,26 +1,31 @@
 """Signed machine requests, byte-compatible with the official `sikkerkey` SDKs.
 
 Each request carries X-Machine-Id, X-Timestamp (unix seconds), X-Nonce (base64 of
-16 random bytes) and X-Signature: base64 Ed25519 over
-`METHOD:path:timestamp:nonce:sha256hex(body)`, where `path` has no query string and
-`body` is exactly the bytes sent (empty when there is none).
+16 random bytes) and X-Signature: base64 Ed25519 over the server's own
+`domain.requestsigning.signing_payload`, where `path` has no query string and `body` is
+exactly the bytes sent (empty when there is none).
+
+The transport is the standard library's `http.client`: one signed request is all `get`
+needs, and every container start pays for what this module imports.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import http.client
 import json
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from domain.requestsigning import signing_payload
+from interfaces.cli.plain import VERSION, one_line
 
-from interfaces.cli.output import one_line
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-USER_AGENT = "keyledger-cli/0.1.0"
+USER_AGENT = f"keyledger-cli/{VERSION}"
 TIMEOUT = 15.0
 RETRYABLE = {429, 503}
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)
@@ -40,10 +45,8 @@ class MachineError(Exception):
         return f"{self.message} (HTTP {self.status})"
 
 
-def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    """The exact bytes a machine signs for one request."""
-    body_hash = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
+class TransportError(Exception):
+    """The request did not get an answer (refused, reset, timed out, bad URL)."""
 
 
 def new_nonce() -> str:
@@ -63,7 +66,7 @@ def signed_headers(
     """The authentication headers (plus Content-Type when there is a body)."""
     timestamp = timestamp or str(int(time.time()))
     nonce = nonce or new_nonce()
-    payload = signing_payload(method, path, timestamp, nonce, body)
+    payload = signing_payload(method.upper(), path, timestamp, nonce, body)
     headers = {
         "User-Agent": USER_AGENT,
         "X-Machine-Id": machine_id,
@@ -83,13 +86,73 @@ def encode_body(body: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(raw: bytes) -> str:
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
-        return one_line(response.text) or "request failed"
+        return one_line(raw.decode(errors="replace")) or "request failed"
     message = data.get("error") if isinstance(data, dict) else None
     return one_line(str(message)) if message else "request failed"
+
+
+class Connection:
+    """One keep-alive connection to the server: a new one per call costs ~25 ms (the
+    agent's hot path). A connection the server closed meanwhile is reopened once."""
+
+    def __init__(self, api_url: str) -> None:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TransportError(f"not an http(s) URL: {api_url!r}")
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port
+        self.prefix = parts.path.rstrip("/")
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _open(self, timeout: float) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.https:
+                import ssl
+
+                context = ssl.create_default_context()
+                self._conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=timeout, context=context
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        self._conn.timeout = timeout
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        """(status, body); `TransportError` when no answer came."""
+        for attempt in (0, 1):
+            reused = self._conn is not None and self._conn.sock is not None
+            conn = self._open(timeout)
+            try:
+                conn.request(method, self.prefix + path, body=body or None, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if reused and attempt == 0:
+                    continue  # the server dropped an idle keep-alive connection
+                raise TransportError(type(exc).__name__) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise TransportError(type(exc).__name__) from None
+            if response.will_close:
+                self.close()
+            return response.status, data
+        raise TransportError("no answer")  # pragma: no cover - the loop returns or raises
 
 
 class MachineClient:
@@ -102,19 +165,19 @@ class MachineClient:
         self.machine_id = machine_id
         self.key = key
         self.retries = retries
-        self._http: httpx.Client | None = None
+        self._connection: Connection | None = None
 
-    @property
-    def http(self) -> httpx.Client:
-        """One keep-alive client: a new connection per call costs ~25 ms (the agent's hot path)."""
-        if self._http is None:
-            self._http = httpx.Client(timeout=TIMEOUT)
-        return self._http
+    def _send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        if self._connection is None:
+            self._connection = Connection(self.api_url)
+        return self._connection.send(method, path, body, headers, timeout)
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def call(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
@@ -127,26 +190,21 @@ class MachineClient:
                 time.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
             headers = signed_headers(self.key, self.machine_id, method, path, content)
             try:
-                response = self.http.request(
-                    method,
-                    self.api_url + path,
-                    content=content or None,
-                    headers=headers,
-                    timeout=TIMEOUT if timeout is None else timeout,
+                status, raw = self._send(
+                    method, path, content, headers, TIMEOUT if timeout is None else timeout
                 )
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 last = MachineError(
-                    f"Cannot reach the keyledger server at {self.api_url}: {type(exc).__name__}",
-                    0,
+                    f"Cannot reach the keyledger server at {self.api_url}: {exc}", 0
                 )
                 continue
-            if response.status_code < 300:
+            if status < 300:
                 try:
-                    return response.json()
+                    return json.loads(raw)
                 except ValueError:
                     raise MachineError("The server sent a malformed answer", 0) from None
-            last = MachineError(_error_message(response), response.status_code)
-            if response.status_code not in RETRYABLE:
+            last = MachineError(_error_message(raw), status)
+            if status not in RETRYABLE:
                 raise last
         assert last is not None
         raise last
