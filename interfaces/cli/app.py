@@ -1,9 +1,6 @@
-"""The `keyledger` command: operator commands grouped under one Typer app."""
+"""The `keyledger` Typer app: every command, grouped (`main` starts it, or the fast path)."""
 
 from __future__ import annotations
-
-import os
-import sys
 
 import typer
 
@@ -14,6 +11,7 @@ from interfaces.cli import (
     auditpit,
     auditquery,
     audittail,
+    cachecli,
     canaries,
     docker,
     host,
@@ -32,7 +30,7 @@ from interfaces.cli import (
 )
 from interfaces.cli.client import Api
 from interfaces.cli.options import Json, Server
-from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
+from interfaces.cli.output import emit_json, table, when
 
 app = typer.Typer(
     name="keyledger",
@@ -54,6 +52,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(shares.app, name="share")
 app.add_typer(docker.app, name="docker")
 operator.register(app)
+cachecli.register(app)
 local.register(app)
 audit_cli.register(audit)
 auditquery.register(audit)
@@ -111,21 +110,3 @@ def tail(
             for e in entries
         ],
     )
-
-
-def run() -> None:
-    """The console script. An answer or state the CLI did not foresee ends in one line
-    on stderr, not a traceback (KEYLEDGER_DEBUG=1 shows it)."""
-    try:
-        app()
-    except Exception as exc:
-        if os.environ.get("KEYLEDGER_DEBUG"):
-            raise
-        sys.stderr.write(
-            f"error: unexpected failure ({type(exc).__name__}); KEYLEDGER_DEBUG=1 shows where\n"
-        )
-        sys.exit(EXIT_ERROR)
-
-
-if __name__ == "__main__":
-    run()
