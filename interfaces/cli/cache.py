@@ -13,11 +13,9 @@ import base64
 import contextlib
 import json
 import os
-import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from interfaces.cli.identity import VAULT_ID, Identity, private_dir, vaults_dir, write_private
 from interfaces.cli.plain import keyledger_home
@@ -74,8 +72,7 @@ def clear() -> int:
     return len(found)
 
 
-@dataclass(frozen=True)
-class Cached:
+class Cached(NamedTuple):
     value: str
     cached_at: int  # epoch ms
 
@@ -114,7 +111,7 @@ class OfflineCache:
     def store(self, secret_id: str, value: str) -> None:
         """Best effort: a cache that cannot be written must not fail the read it follows."""
         cached_at = int(time.time() * 1000)
-        nonce = secrets.token_bytes(12)
+        nonce = os.urandom(12)
         plain = json.dumps({"value": value}).encode()
         sealed = self._aead().encrypt(nonce, plain, self._aad(secret_id, cached_at))
         entry = {

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from interfaces.cli import cache, envvars, runner
+from interfaces.cli import cache, envvars
 from interfaces.cli.identity import Identity, IdentityError, machine_client, require_identity
 from interfaces.cli.plain import emit_json, emit_value, stop, tell, usage_error
 from interfaces.cli.signing import MachineClient, MachineError
@@ -116,6 +116,8 @@ def run(
 ) -> int:
     """Run a command with secrets in its environment; its exit code. `watch`: (on, interval);
     `show`: (dry run, with values)."""
+    from interfaces.cli import runner
+
     (watching, interval), (dry_run, show_values) = watch, show
     if all_ == bool(secret):
         usage_error("Give either --all or one or more --secret sk_…")

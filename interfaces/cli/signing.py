@@ -5,22 +5,21 @@ Each request carries X-Machine-Id, X-Timestamp (unix seconds), X-Nonce (base64 o
 `domain.requestsigning.signing_payload`, where `path` has no query string and `body` is
 exactly the bytes sent (empty when there is none).
 
-The transport is the standard library's `http.client`: one signed request is all `get`
-needs, and every container start pays for what this module imports.
+The transport is `transport.Connection` (sockets, no HTTP library): one signed request
+is all `get` needs, and every container start pays for what this module imports.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-import secrets
+import os
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from domain.requestsigning import signing_payload
 from interfaces.cli.plain import VERSION, one_line
+from interfaces.cli.transport import Connection, TransportError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -45,12 +44,8 @@ class MachineError(Exception):
         return f"{self.message} (HTTP {self.status})"
 
 
-class TransportError(Exception):
-    """The request did not get an answer (refused, reset, timed out, bad URL)."""
-
-
 def new_nonce() -> str:
-    return base64.b64encode(secrets.token_bytes(16)).decode()
+    return base64.b64encode(os.urandom(16)).decode()
 
 
 def signed_headers(
@@ -93,66 +88,6 @@ def _error_message(raw: bytes) -> str:
         return one_line(raw.decode(errors="replace")) or "request failed"
     message = data.get("error") if isinstance(data, dict) else None
     return one_line(str(message)) if message else "request failed"
-
-
-class Connection:
-    """One keep-alive connection to the server: a new one per call costs ~25 ms (the
-    agent's hot path). A connection the server closed meanwhile is reopened once."""
-
-    def __init__(self, api_url: str) -> None:
-        parts = urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"not an http(s) URL: {api_url!r}")
-        self.https = parts.scheme == "https"
-        self.host = parts.hostname
-        self.port = parts.port
-        self.prefix = parts.path.rstrip("/")
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _open(self, timeout: float) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self.https:
-                import ssl
-
-                context = ssl.create_default_context()
-                self._conn = http.client.HTTPSConnection(
-                    self.host, self.port, timeout=timeout, context=context
-                )
-            else:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        self._conn.timeout = timeout
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(timeout)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def send(
-        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
-    ) -> tuple[int, bytes]:
-        """(status, body); `TransportError` when no answer came."""
-        for attempt in (0, 1):
-            reused = self._conn is not None and self._conn.sock is not None
-            conn = self._open(timeout)
-            try:
-                conn.request(method, self.prefix + path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                self.close()
-                if reused and attempt == 0:
-                    continue  # the server dropped an idle keep-alive connection
-                raise TransportError(type(exc).__name__) from None
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                raise TransportError(type(exc).__name__) from None
-            if response.will_close:
-                self.close()
-            return response.status, data
-        raise TransportError("no answer")  # pragma: no cover - the loop returns or raises
 
 
 class MachineClient:
