@@ -78,7 +78,8 @@ def main() -> None:
         home = Path(tmp)
         _identity(home, url)
         env = {"PATH": "/usr/bin:/bin", "KEYLEDGER_HOME": str(home), "HOME": str(home)}
-        cli = [sys.executable, "-m", "interfaces.cli.main"]
+        script = Path(sys.executable).parent / "keyledger"  # the console script, as users run it
+        cli = [str(script)] if script.exists() else [sys.executable, "-m", "interfaces.cli.main"]
         commands = {
             "--version": [*cli, "--version"],
             "--help": [*cli, "--help"],

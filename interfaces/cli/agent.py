@@ -9,9 +9,7 @@ can kill the agent mid-apply and watch the next start resume.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -244,18 +242,9 @@ def install(
         say(f"Or run: keyledger agent install --secret {secret} --now")
         return
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    except OSError as exc:
-        fail(f"Cannot write {target}: {exc.strerror} (run with sudo?)")
-    say(f"Wrote {target}")
-    if shutil.which(commands[0][0]) is None:
-        fail(f"{commands[0][0]} is not available here; {target} was written, start it yourself")
-    for command in commands:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip()[:300]
-            fail(escape(f"`{' '.join(command)}` failed: {detail}"))
+        service.install(target, text, commands, say)
+    except service.InstallError as exc:
+        fail(escape(str(exc)))
     say(f"Agent service for {secret} installed and started.")
 
 

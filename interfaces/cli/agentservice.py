@@ -12,7 +12,9 @@ import os
 import plistlib
 import re
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from interfaces.cli.plain import keyledger_home
@@ -130,3 +132,26 @@ def plan(
     name = systemd_name(secret_id)
     commands = [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", name]]
     return (unit_dir or SYSTEMD_DIR) / name, systemd_unit(secret_id, user), commands
+
+
+class InstallError(Exception):
+    """The service could not be written or started (the message says which step)."""
+
+
+def install(target: Path, text: str, commands: list[list[str]], say: Callable[[str], None]) -> None:
+    """Write the service definition and run the commands that start it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    except OSError as exc:
+        raise InstallError(f"Cannot write {target}: {exc.strerror} (run with sudo?)") from None
+    say(f"Wrote {target}")
+    if shutil.which(commands[0][0]) is None:
+        raise InstallError(
+            f"{commands[0][0]} is not available here; {target} was written, start it yourself"
+        )
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()[:300]
+            raise InstallError(f"`{' '.join(command)}` failed: {detail}")

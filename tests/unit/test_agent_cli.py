@@ -184,7 +184,7 @@ def test_install_now_writes_and_enables(home: Path, tmp_path: Path, monkeypatch)
 
 
 def test_install_now_without_systemctl_keeps_the_file(home: Path, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("interfaces.cli.agent.shutil.which", lambda _name: None)
+    monkeypatch.setattr("interfaces.cli.agentservice.shutil.which", lambda _name: None)
     result = cli("install", "--secret", SECRET, "--now", "--unit-dir", str(tmp_path / "u"))
     assert result.exit_code == 1 and "not available" in result.output
     assert (tmp_path / "u" / f"keyledger-agent-{SECRET}.service").exists()
