@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import io
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
@@ -17,6 +21,20 @@ MAX_BODY = 64 * 1024 * 1024
 
 class TransportError(Exception):
     """The request did not get an answer (refused, reset, timed out, bad URL or reply)."""
+
+
+def _tls() -> ssl.SSLContext:
+    """Verifying TLS: the system's CAs (and SSL_CERT_FILE), plus certifi's bundle when it
+    is installed, as httpx trusted it (slim images often ship no CA certificates)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    try:
+        import certifi
+    except ImportError:
+        return context
+    context.load_verify_locations(certifi.where())
+    return context
 
 
 class Connection:
@@ -41,9 +59,7 @@ class Connection:
         if self._sock is None or self._reader is None:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
             if self.https:
-                import ssl
-
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+                sock = _tls().wrap_socket(sock, server_hostname=self.host)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock, self._reader = sock, sock.makefile("rb")
         self._sock.settimeout(timeout)
