@@ -55,8 +55,18 @@ def root_help() -> str:
     )
 
 
+class _Formatter(argparse.HelpFormatter):
+    """A fixed width: the default asks `shutil` for the terminal's, and importing shutil
+    (with zlib, bz2, lzma) costs every `get` more than parsing its arguments."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100)
+
+
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"keyledger {name}", description=description)
+    parser = argparse.ArgumentParser(
+        prog=f"keyledger {name}", description=description, formatter_class=_Formatter
+    )
     parser.add_argument("--identity", type=Path, help="Path to identity.json.")
     parser.add_argument("--vault", help="vault_… whose identity to use.")
     return parser

@@ -23,6 +23,23 @@ class TransportError(Exception):
     """The request did not get an answer (refused, reset, timed out, bad URL or reply)."""
 
 
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """`socket.create_connection`, but an ASCII name goes to the resolver as bytes: a str
+    makes it load the idna codec (with stringprep and unicodedata), milliseconds for nothing."""
+    name: str | bytes = host.encode() if host.isascii() else host
+    last: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last
+
+
 def _tls() -> ssl.SSLContext:
     """Verifying TLS: the system's CAs (and SSL_CERT_FILE), plus certifi's bundle when it
     is installed, as httpx trusted it (slim images often ship no CA certificates)."""
@@ -57,7 +74,7 @@ class Connection:
 
     def _open(self, timeout: float) -> tuple[socket.socket, io.BufferedReader]:
         if self._sock is None or self._reader is None:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            sock = _connect(self.host, self.port, timeout)
             if self.https:
                 sock = _tls().wrap_socket(sock, server_hostname=self.host)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
