@@ -33,6 +33,7 @@ COMMANDS = (
     ("project", "Create, list, delete, restore and purge projects."),
     ("secret", "Store and manage secrets (values are never shown)."),
     ("canary", "Canary secrets: a granted machine's read freezes the project."),
+    ("policy", "Access policies: time window, IP, rate caps, co-sign, TTL, rotate-after-N."),
     ("audit", "Read and verify the audit log."),
     ("projections", "Maintain the read models."),
     ("agent", "The sync agent: applies managed secrets' password rotations."),
@@ -41,6 +42,7 @@ COMMANDS = (
     ("share", "Share links: one value, one person, seen once, then destroyed."),
     ("cache", "The offline cache: `get` answers from it when the server is unreachable."),
     ("machine", "Bootstrap, approve and manage machines (workload identities)."),
+    ("docker", "Docker: pre-provisioned machine identities."),
     ("ipallowlist", "The vault IP allowlist for machine requests."),
 )
 
