@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Forbidden, Locked, NotFound, Sealed
 from domain.machine import Machine, MachineStatus
 from domain.project import Project
+from domain.requestsigning import signing_payload
 from domain.secret import Secret
 
 WINDOW_SECONDS = 300
@@ -69,11 +69,6 @@ class Caller:
 class StaleDecision(Exception):
     """A refusal was about to be decided on an assumed head the ledger has moved past:
     decide again with a probed head (refusals are rare; the probe is cheap for them)."""
-
-
-def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    body_hash = hashlib.sha256(body).hexdigest()
-    return f"{method}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
 
 
 class MachineGate:

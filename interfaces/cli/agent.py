@@ -9,9 +9,7 @@ can kill the agent mid-apply and watch the next start resume.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -28,8 +26,8 @@ from domain.managed import DEFAULT_PORTS, Connection, ProviderType
 from interfaces.cli import agentfiles as files
 from interfaces.cli import agentservice as service
 from interfaces.cli.agentserver import MachineSyncServer
-from interfaces.cli.identity import IdentityOpt, VaultOpt, machine_client
-from interfaces.cli.options import Json, read_stdin_value
+from interfaces.cli.identity import machine_client
+from interfaces.cli.options import IdentityOpt, Json, VaultOpt, read_stdin_value
 from interfaces.cli.output import emit_json, emit_value, fail, say, table, usage
 from interfaces.cli.wire import check_id
 
@@ -221,14 +219,21 @@ def install(
     unit_dir: Annotated[
         Path | None, typer.Option("--unit-dir", help="Write the unit here instead.")
     ] = None,
+    user: Annotated[
+        str, typer.Option("--user", help="systemd: the dedicated user it runs as (not root).")
+    ] = service.SERVICE_USER,
 ) -> None:
     """Install the agent as a service (systemd on Linux, launchd on macOS).
 
     Without --now: print the unit and how to install it. It restarts on failure
-    after 10 s; a clean exit (secret deleted, access revoked) stays stopped.
+    after 10 s; a clean exit (secret deleted, access revoked) stays stopped. The user
+    must exist and own $KEYLEDGER_HOME (`useradd --system keyledger`, `chown -R`).
     """
     check_id(secret)
-    target, text, commands = service.plan(secret, unit_dir)
+    try:
+        target, text, commands = service.plan(secret, unit_dir, user)
+    except ValueError as exc:
+        usage(escape(str(exc)))
     if not now:
         emit_value(text)
         say(f"\nTo install: save the above as {target}, then run:")
@@ -237,18 +242,9 @@ def install(
         say(f"Or run: keyledger agent install --secret {secret} --now")
         return
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    except OSError as exc:
-        fail(f"Cannot write {target}: {exc.strerror} (run with sudo?)")
-    say(f"Wrote {target}")
-    if shutil.which(commands[0][0]) is None:
-        fail(f"{commands[0][0]} is not available here; {target} was written, start it yourself")
-    for command in commands:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip()[:300]
-            fail(escape(f"`{' '.join(command)}` failed: {detail}"))
+        service.install(target, text, commands, say)
+    except service.InstallError as exc:
+        fail(escape(str(exc)))
     say(f"Agent service for {secret} installed and started.")
 
 

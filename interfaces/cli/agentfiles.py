@@ -19,8 +19,8 @@ from typing import Any
 from application.agentports import AgentOptions
 from domain.errors import InvalidInput
 from domain.managed import Connection, parse_provider
-from interfaces.cli.client import keyledger_home
-from interfaces.cli.identity import _private_dir, _write_private
+from interfaces.cli.identity import private_dir, write_private
+from interfaces.cli.plain import keyledger_home
 
 
 def agents_dir() -> Path:
@@ -40,8 +40,8 @@ def journal_path(secret_id: str) -> Path:
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
-    _private_dir(path.parent)
-    _write_private(path, (json.dumps(data, indent=2) + "\n").encode())
+    private_dir(path.parent)
+    write_private(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -165,8 +165,8 @@ def running_pid(secret_id: str) -> int | None:
 
 def write_pid(secret_id: str) -> None:
     path = pid_path(secret_id)
-    _private_dir(path.parent)
-    _write_private(path, f"{os.getpid()}\n".encode())
+    private_dir(path.parent)
+    write_private(path, f"{os.getpid()}\n".encode())
 
 
 def remove_pid(secret_id: str) -> None:

@@ -12,13 +12,10 @@ import httpx
 from rich.markup import escape
 
 from interfaces.cli.output import EXIT_AUTH, EXIT_ERROR, fail, one_line, usage
+from interfaces.cli.plain import keyledger_home
 
 DEFAULT_SERVER = "http://localhost:8420"
 TIMEOUT = 30.0
-
-
-def keyledger_home() -> Path:
-    return Path(os.environ.get("KEYLEDGER_HOME") or Path.home() / ".keyledger").expanduser()
 
 
 def session_path() -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import sys
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,21 +19,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.markup import escape
 
-from interfaces.cli import envvars, runner
+from interfaces.cli import hostcmds
 from interfaces.cli.identity import (
     IdentityError,
-    IdentityOpt,
-    VaultOpt,
     machine_client,
     prepare_home,
     replacement_proof,
     write_identity,
 )
-from interfaces.cli.options import Json
-from interfaces.cli.output import emit_json, emit_value, fail, table, usage
-from interfaces.cli.runner import tell
-from interfaces.cli.signing import MachineError
-from interfaces.cli.wire import ask, check_id, fetch_secrets, secret_ids
+from interfaces.cli.options import IdentityOpt, Json, VaultOpt
+from interfaces.cli.output import emit_json, fail, table
+from interfaces.cli.plain import tell
+from interfaces.cli.wire import ask
 
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", help="Only this project (proj_…).", show_default=False)
@@ -150,28 +146,14 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Output, typer.Option("--output", "-o", help="plain: the raw value; json: an object.")
         ] = Output.plain,
+        offline: Annotated[
+            bool, typer.Option("--offline", help="Read only the offline cache.")
+        ] = False,
         identity: IdentityOpt = None,
         vault: VaultOpt = None,
     ) -> None:
         """Print a secret's value (or one field of a structured secret)."""
-        check_id(secret_id)
-        client = machine_client(identity, vault)
-        value = str(ask(client, "GET", f"/v1/secret/{secret_id}")["value"])
-        fields = envvars.parse_fields(value)
-        if field is not None:
-            if fields is None:
-                fail(f"Secret {secret_id} is not structured: it has no field {escape(field)!r}")
-            if field not in fields:
-                available = ", ".join(sorted(fields)) or "none"
-                fail(f"No field {escape(field)!r} in {secret_id}; available: {escape(available)}")
-            value = envvars.field_text(fields[field])
-        if output is Output.json:
-            if field is None:
-                emit_json({"id": secret_id, "value": value, "fields": fields})
-            else:
-                emit_json({"id": secret_id, "field": field, "value": value})
-            return
-        emit_value(value + ("\n" if sys.stdout.isatty() else ""))
+        hostcmds.get(secret_id, field, output is Output.json, identity, vault, offline)
 
     @app.command("list")
     def list_(
@@ -218,19 +200,7 @@ def register(app: typer.Typer) -> None:
         vault: VaultOpt = None,
     ) -> None:
         """Print every readable secret as environment variables (NAME, NAME_FIELD)."""
-        if project is not None:
-            check_id(project)
-        client = machine_client(identity, vault)
-        entries = ask(
-            client, "POST", "/v1/secrets/export", {"projectId": project} if project else None
-        )
-        pairs = envvars.flatten(entries["secrets"])
-        _warn_duplicates(pairs)
-        try:
-            text = envvars.render(pairs, fmt.value)
-        except envvars.VariableError as exc:
-            fail(escape(str(exc)))
-        emit_value(text)
+        hostcmds.export(fmt.value, project, identity, vault)
 
     @app.command(
         "run",
@@ -267,37 +237,15 @@ def register(app: typer.Typer) -> None:
         vault: VaultOpt = None,
     ) -> None:
         """Run a command with secrets in its environment: keyledger run --all -- cmd args…"""
-        if all_ == bool(secret):
-            usage("Give either --all or one or more --secret sk_…")
-        if project is not None and not all_:
-            usage("--project goes with --all")
-        if not command and not dry_run:
-            usage("Which command? keyledger run --all -- COMMAND [ARGS]…")
-        ids = secret_ids(secret or [])
-        if project is not None:
-            check_id(project)
-        floor = runner.min_interval()
-        if watch and watch_interval < floor:
-            tell(f"--watch-interval raised to the minimum of {floor:g} s.")
-            watch_interval = floor
-        client = machine_client(identity, vault)
-
-        def refetch() -> tuple[list[tuple[str, str]], list[str]]:
-            return fetch_secrets(client, ids, project, prefix, strict=False)
-
-        try:
-            pairs, watched = fetch_secrets(client, ids, project, prefix)
-            envvars.check_environ(pairs)
-        except (MachineError, envvars.VariableError) as exc:
-            fail(escape(str(exc)))
-        _warn_duplicates(pairs)
-        if dry_run:
-            emit_value(envvars.masked(pairs, show_values))
-            return
-        supervisor = runner.Supervisor(list(command or []), client, refetch, watch_interval)
-        raise typer.Exit(supervisor.run(pairs, watched, watch))
-
-
-def _warn_duplicates(pairs: list[tuple[str, str]]) -> None:
-    for name in envvars.duplicates(pairs):
-        tell(f"Warning: several secrets map to {name}; the last one wins.")
+        code = hostcmds.run(
+            list(command or []),
+            list(secret or []),
+            all_,
+            project,
+            prefix,
+            (watch, watch_interval),
+            (dry_run, show_values),
+            identity,
+            vault,
+        )
+        raise typer.Exit(code)

@@ -11,46 +11,28 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
-
-from interfaces.cli.client import keyledger_home
-from interfaces.cli.output import fail, usage
+from interfaces.cli.plain import keyledger_home, stop, usage_error
 from interfaces.cli.signing import MachineClient
 
-VAULT_ID = re.compile(r"^vault_[A-Za-z0-9]{1,64}$")
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-IdentityOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--identity",
-        help="Path to identity.json (env KEYLEDGER_IDENTITY; default: the only vault "
-        "under $KEYLEDGER_HOME/vaults).",
-        show_default=False,
-    ),
-]
-VaultOpt = Annotated[
-    str | None,
-    typer.Option("--vault", help="vault_… whose identity to use.", show_default=False),
-]
+VAULT_ID = re.compile(r"^vault_[A-Za-z0-9]{1,64}$")
+# PKCS#8 of an Ed25519 key as OpenSSL and `keyledger connect` write it: this prefix, then
+# the 32-byte seed. Reading it directly spares every `get` the PEM/ASN.1 loaders.
+_ED25519_PKCS8 = bytes.fromhex("302e020100300506032b657004220420")
 
 
 class IdentityError(Exception):
     """The identity or its key cannot be used (the message says why)."""
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
+    """A NamedTuple, not a dataclass: `dataclasses` alone costs `get` ~8 ms to import."""
+
     path: Path
     machine_id: str
     machine_name: str
@@ -58,20 +40,20 @@ class Identity:
     api_url: str
     private_key_path: Path
 
-    def key(self) -> Ed25519PrivateKey:
+    def seed(self) -> bytes:
+        """The key's 32-byte Ed25519 seed (the offline cache derives its key from it)."""
         try:
-            loaded = load_pem_private_key(self.private_key_path.read_bytes(), password=None)
+            pem = self.private_key_path.read_bytes()
         except OSError as exc:
             raise IdentityError(
                 f"Cannot read the private key {self.private_key_path}: {exc.strerror}"
             ) from None
-        except (ValueError, TypeError) as exc:
-            raise IdentityError(
-                f"Cannot load the private key {self.private_key_path}: {exc}"
-            ) from None
-        if not isinstance(loaded, Ed25519PrivateKey):
-            raise IdentityError(f"{self.private_key_path} is not an Ed25519 private key")
-        return loaded
+        return _seed(pem, self.private_key_path)
+
+    def key(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return Ed25519PrivateKey.from_private_bytes(self.seed())
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -81,6 +63,32 @@ class Identity:
             "vaultId": self.vault_id,
             "apiUrl": self.api_url,
         }
+
+
+def _seed(pem: bytes, where: Path) -> bytes:
+    lines = pem.strip().splitlines()
+    if len(lines) >= 3 and lines[0] == b"-----BEGIN PRIVATE KEY-----":
+        try:
+            der = base64.b64decode(b"".join(lines[1:-1]), validate=True)
+        except ValueError:
+            der = b""
+        if len(der) == 48 and der.startswith(_ED25519_PKCS8):
+            return der[16:]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        load_pem_private_key,
+    )
+
+    try:
+        loaded = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise IdentityError(f"Cannot load the private key {where}: {exc}") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise IdentityError(f"{where} is not an Ed25519 private key")
+    return loaded.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
 def vaults_dir() -> Path:
@@ -97,10 +105,10 @@ def find_identity_path(identity: Path | None, vault: str | None) -> Path | None:
     if vault is not None:
         vault_id = vault if vault.startswith("vault_") else f"vault_{vault}"
         if not VAULT_ID.fullmatch(vault_id):
-            usage(f"Not a vault id: {vault!r}")
+            usage_error(f"Not a vault id: {vault!r}")
         path = vaults_dir() / vault_id / "identity.json"
         if not path.exists():
-            fail(f"No identity for {vault_id} (expected {path}): run `keyledger connect` first")
+            stop(f"No identity for {vault_id} (expected {path}): run `keyledger connect` first")
         return path
     from_env = os.environ.get("KEYLEDGER_IDENTITY")
     if from_env:
@@ -113,7 +121,7 @@ def find_identity_path(identity: Path | None, vault: str | None) -> Path | None:
         return None
     if len(found) > 1:
         names = ", ".join(p.parent.name for p in found)
-        usage(f"Several vaults are registered here ({names}): pick one with --vault")
+        usage_error(f"Several vaults are registered here ({names}): pick one with --vault")
     return found[0] if found else None
 
 
@@ -146,11 +154,11 @@ def require_identity(identity: Path | None, vault: str | None) -> Identity:
     """The identity a host command uses, or exit with what to do about it."""
     path = find_identity_path(identity, vault)
     if path is None:
-        fail(f"No machine identity found in {vaults_dir()}: run `keyledger connect` first")
+        stop(f"No machine identity found in {vaults_dir()}: run `keyledger connect` first")
     try:
         return load_identity(path)
     except IdentityError as exc:
-        fail(str(exc))
+        stop(str(exc))
 
 
 def machine_client(identity: Path | None, vault: str | None, *, retries: int = 3) -> MachineClient:
@@ -158,19 +166,19 @@ def machine_client(identity: Path | None, vault: str | None, *, retries: int = 3
     try:
         key = found.key()
     except IdentityError as exc:
-        fail(str(exc))
+        stop(str(exc))
     return MachineClient(found.api_url, found.machine_id, key, retries=retries)
 
 
 # -- writing ------------------------------------------------------------------
 
 
-def _private_dir(path: Path) -> None:
+def private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a 0600 file atomically: a temp file in the same directory, fsync, rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -189,8 +197,8 @@ def _write_private(path: Path, data: bytes) -> None:
 def prepare_home() -> Path:
     """Create $KEYLEDGER_HOME/vaults (0700) before registering: fail early, not after."""
     home = keyledger_home()
-    _private_dir(home)
-    _private_dir(vaults_dir())
+    private_dir(home)
+    private_dir(vaults_dir())
     return vaults_dir()
 
 
@@ -201,10 +209,16 @@ def write_identity(
     if not VAULT_ID.fullmatch(vault_id):
         raise IdentityError(f"The server answered with an unusable vault id {vault_id[:80]!r}")
     directory = prepare_home() / vault_id
-    _private_dir(directory)
+    private_dir(directory)
     key_path = (directory / "private.pem").absolute()
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    _write_private(key_path, pem)
+    write_private(key_path, pem)
     identity = {
         "machineId": machine_id,
         "machineName": machine_name,
@@ -213,7 +227,7 @@ def write_identity(
         "privateKeyPath": str(key_path),
     }
     path = directory / "identity.json"
-    _write_private(path, (json.dumps(identity, indent=2) + "\n").encode())
+    write_private(path, (json.dumps(identity, indent=2) + "\n").encode())
     return path
 
 

@@ -1,122 +1,30 @@
-"""The `keyledger` command: operator commands grouped under one Typer app."""
+"""The `keyledger` console script.
+
+`get`, `run`, `export`, `--version` and `--help` go through `fast` (standard library
+only, no Typer or Rich); everything else builds the Typer app in `app`. `main.app` is
+that app, built when first asked for.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-import typer
-
-from interfaces.cli import (
-    agent,
-    alerts,
-    auditexport,
-    auditpit,
-    auditquery,
-    audittail,
-    canaries,
-    docker,
-    host,
-    local,
-    machines,
-    operator,
-    policies,
-    projects,
-    rotation,
-    secrets,
-    shares,
-    webhooks,
-)
-from interfaces.cli import (
-    audit as audit_cli,
-)
-from interfaces.cli.client import Api
-from interfaces.cli.options import Json, Server
-from interfaces.cli.output import EXIT_ERROR, emit_json, table, when
-
-app = typer.Typer(
-    name="keyledger",
-    help="keyledger: a self-hosted secrets manager whose event store is its audit log.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
-
-app.add_typer(projects.app, name="project")
-app.add_typer(secrets.app, name="secret")
-app.add_typer(canaries.app, name="canary")
-app.add_typer(policies.app, name="policy")
-app.add_typer(audit, name="audit")
-app.add_typer(local.projections, name="projections")
-app.add_typer(agent.app, name="agent")
-app.add_typer(webhooks.app, name="webhook")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(shares.app, name="share")
-app.add_typer(docker.app, name="docker")
-operator.register(app)
-local.register(app)
-audit_cli.register(audit)
-auditquery.register(audit)
-auditexport.register(audit)
-machines.register(app)
-host.register(app)
-rotation.register(secrets.app)
-auditpit.register(audit)
-
-
-@audit.command("tail")
-def tail(
-    limit: int | None = typer.Option(
-        None,
-        "--limit",
-        min=1,
-        max=1000,
-        help="How many entries (default 50); with --follow, print the last N first.",
-    ),
-    since: int = typer.Option(
-        0, "--since", min=0, help="Only entries after this time (epoch ms); with --follow too."
-    ),
-    server: Server = None,
-    json_out: Json = False,
-    follow: bool = typer.Option(
-        False, "--follow", "-f", help="Print records live as they arrive, until Ctrl-C."
-    ),
-    after: str | None = typer.Option(
-        None, "--after", help="With --follow: resume after this stream event id."
-    ),
-) -> None:
-    """The newest audit entries, newest last; `--follow`: live, one line (or JSON) each."""
-    if follow:
-        start = {"since": since} if since else {"tail": limit} if limit else {}
-        audittail.follow(server, json_out, after, start)
-        return
-    entries = Api(server).get("/v1/admin/audit", limit=limit or 50, since=since)["entries"]
-    if json_out:
-        emit_json(entries)
-        return
-    table(
-        "Audit log",
-        ["id", "time (UTC)", "action", "severity", "actor", "secret", "ip", "detail"],
-        [
-            (
-                e["id"],
-                when(e["timestamp"]),
-                e["action"],
-                e["severity"],
-                e["actorKind"],
-                e["secretId"],
-                e["sourceIp"],
-                e["detail"],
-            )
-            for e in entries
-        ],
-    )
+from interfaces.cli.plain import EXIT_ERROR
 
 
 def run() -> None:
     """The console script. An answer or state the CLI did not foresee ends in one line
     on stderr, not a traceback (KEYLEDGER_DEBUG=1 shows it)."""
     try:
+        from interfaces.cli import fast
+
+        code = fast.dispatch(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        from interfaces.cli.app import app
+
         app()
     except Exception as exc:
         if os.environ.get("KEYLEDGER_DEBUG"):
@@ -125,6 +33,14 @@ def run() -> None:
             f"error: unexpected failure ({type(exc).__name__}); KEYLEDGER_DEBUG=1 shows where\n"
         )
         sys.exit(EXIT_ERROR)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from interfaces.cli.app import app
+
+        return app
+    raise AttributeError(name)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,8 @@ import typer
 
 from infrastructure.settings import Settings
 from interfaces.cli.client import Api, forget_session, load_session, save_session
-from interfaces.cli.identity import (
-    IdentityError,
-    IdentityOpt,
-    VaultOpt,
-    find_identity_path,
-    load_identity,
-)
-from interfaces.cli.options import DataDir, Json, Server, read_stdin_value
+from interfaces.cli.identity import IdentityError, find_identity_path, load_identity
+from interfaces.cli.options import DataDir, IdentityOpt, Json, Server, VaultOpt, read_stdin_value
 from interfaces.cli.output import EXIT_ERROR, emit_json, fail, say, stderr, usage, when
 from interfaces.cli.wire import describe_machine, machine_report
 

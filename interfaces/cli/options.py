@@ -15,6 +15,19 @@ Server = Annotated[
         help="Server URL (default: the one you logged in to, else http://localhost:8420).",
     ),
 ]
+IdentityOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--identity",
+        help="Path to identity.json (env KEYLEDGER_IDENTITY; default: the only vault "
+        "under $KEYLEDGER_HOME/vaults).",
+        show_default=False,
+    ),
+]
+VaultOpt = Annotated[
+    str | None,
+    typer.Option("--vault", help="vault_… whose identity to use.", show_default=False),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DataDir = Annotated[
     Path | None,

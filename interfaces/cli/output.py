@@ -6,8 +6,6 @@ asked for one.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -17,10 +15,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_AUTH = 3  # not logged in to the server the command names
+from interfaces.cli.plain import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    emit_json,
+    emit_value,
+    one_line,
+)
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "emit_json",
+    "emit_value",
+    "one_line",
+]
+
 # `audit verify`: 1 means "tampered"; not being able to check at all (no server, no
 # answer, a refusal) is not a verification result and exits with 2 (usage) or 3.
 EXIT_UNCHECKED = EXIT_USAGE
@@ -38,24 +52,10 @@ def usage(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
 
 
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def emit_value(value: str) -> None:
-    sys.stdout.write(value)
-
-
 def when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """Text a server sent, fit for one line of a terminal: no control characters."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat[:limit] + ("…" if len(flat) > limit else "")
 
 
 def _cell(value: Any) -> str:

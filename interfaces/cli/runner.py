@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from interfaces.cli.envvars import VariableError, check_environ
-from interfaces.cli.output import stderr
+from interfaces.cli.plain import tell
 from interfaces.cli.signing import MachineClient, MachineError
 
 GRACE_SECONDS = 10.0
@@ -24,10 +24,6 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # (variables, ids to watch), fetched afresh for each start of the child.
 Fetch = Callable[[], tuple[list[tuple[str, str]], list[str]]]
-
-
-def tell(message: str) -> None:
-    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def exit_code(returncode: int) -> int:

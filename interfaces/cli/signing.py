@@ -1,26 +1,30 @@
 """Signed machine requests, byte-compatible with the official `sikkerkey` SDKs.
 
 Each request carries X-Machine-Id, X-Timestamp (unix seconds), X-Nonce (base64 of
-16 random bytes) and X-Signature: base64 Ed25519 over
-`METHOD:path:timestamp:nonce:sha256hex(body)`, where `path` has no query string and
-`body` is exactly the bytes sent (empty when there is none).
+16 random bytes) and X-Signature: base64 Ed25519 over the server's own
+`domain.requestsigning.signing_payload`, where `path` has no query string and `body` is
+exactly the bytes sent (empty when there is none).
+
+The transport is `transport.Connection` (sockets, no HTTP library): one signed request
+is all `get` needs, and every container start pays for what this module imports.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import secrets
+import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from domain.requestsigning import signing_payload
+from interfaces.cli.plain import VERSION, one_line
+from interfaces.cli.transport import Connection, TransportError
 
-from interfaces.cli.output import one_line
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-USER_AGENT = "keyledger-cli/0.1.0"
+USER_AGENT = f"keyledger-cli/{VERSION}"
 TIMEOUT = 15.0
 RETRYABLE = {429, 503}
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)
@@ -40,14 +44,8 @@ class MachineError(Exception):
         return f"{self.message} (HTTP {self.status})"
 
 
-def signing_payload(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    """The exact bytes a machine signs for one request."""
-    body_hash = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}:{path}:{timestamp}:{nonce}:{body_hash}".encode()
-
-
 def new_nonce() -> str:
-    return base64.b64encode(secrets.token_bytes(16)).decode()
+    return base64.b64encode(os.urandom(16)).decode()
 
 
 def signed_headers(
@@ -63,7 +61,7 @@ def signed_headers(
     """The authentication headers (plus Content-Type when there is a body)."""
     timestamp = timestamp or str(int(time.time()))
     nonce = nonce or new_nonce()
-    payload = signing_payload(method, path, timestamp, nonce, body)
+    payload = signing_payload(method.upper(), path, timestamp, nonce, body)
     headers = {
         "User-Agent": USER_AGENT,
         "X-Machine-Id": machine_id,
@@ -83,11 +81,11 @@ def encode_body(body: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(raw: bytes) -> str:
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
-        return one_line(response.text) or "request failed"
+        return one_line(raw.decode(errors="replace")) or "request failed"
     message = data.get("error") if isinstance(data, dict) else None
     return one_line(str(message)) if message else "request failed"
 
@@ -102,19 +100,19 @@ class MachineClient:
         self.machine_id = machine_id
         self.key = key
         self.retries = retries
-        self._http: httpx.Client | None = None
+        self._connection: Connection | None = None
 
-    @property
-    def http(self) -> httpx.Client:
-        """One keep-alive client: a new connection per call costs ~25 ms (the agent's hot path)."""
-        if self._http is None:
-            self._http = httpx.Client(timeout=TIMEOUT)
-        return self._http
+    def _send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        if self._connection is None:
+            self._connection = Connection(self.api_url)
+        return self._connection.send(method, path, body, headers, timeout)
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def call(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
@@ -127,26 +125,21 @@ class MachineClient:
                 time.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
             headers = signed_headers(self.key, self.machine_id, method, path, content)
             try:
-                response = self.http.request(
-                    method,
-                    self.api_url + path,
-                    content=content or None,
-                    headers=headers,
-                    timeout=TIMEOUT if timeout is None else timeout,
+                status, raw = self._send(
+                    method, path, content, headers, TIMEOUT if timeout is None else timeout
                 )
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 last = MachineError(
-                    f"Cannot reach the keyledger server at {self.api_url}: {type(exc).__name__}",
-                    0,
+                    f"Cannot reach the keyledger server at {self.api_url}: {exc}", 0
                 )
                 continue
-            if response.status_code < 300:
+            if status < 300:
                 try:
-                    return response.json()
+                    return json.loads(raw)
                 except ValueError:
                     raise MachineError("The server sent a malformed answer", 0) from None
-            last = MachineError(_error_message(response), response.status_code)
-            if response.status_code not in RETRYABLE:
+            last = MachineError(_error_message(raw), status)
+            if status not in RETRYABLE:
                 raise last
         assert last is not None
         raise last

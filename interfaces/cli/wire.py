@@ -7,11 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
 from interfaces.cli import envvars
 from interfaces.cli.identity import IdentityError, find_identity_path, load_identity
-from interfaces.cli.output import fail, stderr, usage
+from interfaces.cli.plain import stop, tell, usage_error
 from interfaces.cli.signing import MachineClient, MachineError
 
 # One URL path segment that signs as sent: no "/", "?", "%" or anything to normalise.
@@ -22,7 +20,7 @@ UNREADABLE = {403, 404, 423}
 
 def check_id(value: str) -> str:
     if not _SEGMENT.fullmatch(value):
-        usage(f"Not an id: {escape(value[:80])!r}")
+        usage_error(f"Not an id: {value[:80]!r}")
     return value
 
 
@@ -35,7 +33,7 @@ def ask(client: MachineClient, method: str, path: str, body: Any = None) -> Any:
     try:
         return client.call(method, path, body)
     except MachineError as exc:
-        fail(escape(str(exc)))
+        stop(str(exc))
 
 
 def _structured_ids(client: MachineClient) -> set[str] | None:
@@ -74,11 +72,7 @@ def fetch_secrets(
         except MachineError as exc:
             if strict or exc.status not in UNREADABLE:
                 raise
-            stderr.print(
-                f"{secret_id} is no longer readable ({exc}): left out of the environment.",
-                markup=False,
-                highlight=False,
-            )
+            tell(f"{secret_id} is no longer readable ({exc}): left out of the environment.")
             continue
         is_structured = (
             secret_id in structured

@@ -150,6 +150,21 @@ def test_install_prints_a_systemd_unit(home: Path, monkeypatch) -> None:
     assert f"/etc/systemd/system/keyledger-agent-{SECRET}.service" in result.output
 
 
+def test_the_unit_runs_as_a_dedicated_user(home: Path, monkeypatch) -> None:
+    monkeypatch.setattr(agentservice.sys, "platform", "linux")
+    lines = agentservice.systemd_unit(SECRET).splitlines()
+    service = lines[lines.index("[Service]") : lines.index("[Install]")]
+    assert "User=keyledger" in service and "Group=keyledger" in service
+    assert "StateDirectory=keyledger" in service and "ConfigurationDirectory=keyledger" in service
+    assert f"ReadWritePaths=-{home.absolute()}" in service
+    assert "ProtectSystem=strict" in service and "NoNewPrivileges=yes" in service
+    assert not any(line.startswith("User=root") for line in lines)
+    printed = cli("install", "--secret", SECRET, "--user", "kl-agent")
+    assert printed.exit_code == 0 and "User=kl-agent\n" in printed.stdout
+    assert cli("install", "--secret", SECRET, "--user", "root").exit_code == 2
+    assert cli("install", "--secret", SECRET, "--user", "x;rm").exit_code == 2
+
+
 def test_install_now_writes_and_enables(home: Path, tmp_path: Path, monkeypatch) -> None:
     bin_dir, units = tmp_path / "bin", tmp_path / "units"
     bin_dir.mkdir()
@@ -169,7 +184,7 @@ def test_install_now_writes_and_enables(home: Path, tmp_path: Path, monkeypatch)
 
 
 def test_install_now_without_systemctl_keeps_the_file(home: Path, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("interfaces.cli.agent.shutil.which", lambda _name: None)
+    monkeypatch.setattr("interfaces.cli.agentservice.shutil.which", lambda _name: None)
     result = cli("install", "--secret", SECRET, "--now", "--unit-dir", str(tmp_path / "u"))
     assert result.exit_code == 1 and "not available" in result.output
     assert (tmp_path / "u" / f"keyledger-agent-{SECRET}.service").exists()

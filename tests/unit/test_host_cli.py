@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sikkerkey.client as sdk
-import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interfaces.cli import envvars, identity, signing
@@ -134,16 +132,18 @@ def test_requests_are_signed_exactly_like_the_sdk(
 
     sent: list[dict[str, Any]] = []
 
-    def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-        sent.append({"method": method, "url": url, **kwargs})
-        return httpx.Response(200, json={"ok": True})
+    def send(
+        _self: Any, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        sent.append({"method": method, "path": path, "content": body, "headers": headers})
+        return 200, b'{"ok": true}'
 
-    monkeypatch.setattr(httpx.Client, "request", lambda _self, *a, **kw: request(*a, **kw))
+    monkeypatch.setattr(signing.Connection, "send", send)
     mine = signing.MachineClient("http://localhost:1", "m-1", key)
     assert mine.call(method, path, body) == {"ok": True}
     ours = {k.lower(): v for k, v in sent[0]["headers"].items()}
-    assert sent[0]["url"] == seen[0].full_url
-    assert sent[0]["content"] == seen[0].data  # same bytes (None: no body at all)
+    assert "http://localhost:1" + sent[0]["path"] == seen[0].full_url
+    assert (sent[0]["content"] or None) == seen[0].data  # same bytes (None: no body at all)
     assert ("content-type" in ours) == ("content-type" in theirs)
 
     # Ed25519 is deterministic: with the SDK's timestamp and nonce, the signatures match.
@@ -165,11 +165,11 @@ def test_requests_are_signed_exactly_like_the_sdk(
 def test_server_errors_become_machine_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
-    def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def send(_self: Any, *_args: Any) -> tuple[int, bytes]:
         calls.append(1)
-        return httpx.Response(403, json={"error": "Machine is pending"})
+        return 403, b'{"error": "Machine is pending"}'
 
-    monkeypatch.setattr(httpx.Client, "request", lambda _self, *a, **kw: request(*a, **kw))
+    monkeypatch.setattr(signing.Connection, "send", send)
     client = signing.MachineClient("http://localhost:1", "m", Ed25519PrivateKey.generate())
     with pytest.raises(signing.MachineError) as caught:
         client.get("/v1/machine/whoami")
@@ -207,14 +207,14 @@ def test_identity_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     one = identity.write_identity(key, "m-1", "a", "vault_one", "http://localhost:9")
     assert identity.find_identity_path(None, None) == one
     two = identity.write_identity(key, "m-2", "b", "vault_two", "http://localhost:9")
-    with pytest.raises(typer.Exit) as several:
+    with pytest.raises(SystemExit) as several:
         identity.find_identity_path(None, None)
-    assert several.value.exit_code == 2
+    assert several.value.code == 2
     assert identity.find_identity_path(None, "vault_two") == two
     assert identity.find_identity_path(None, "one") == one
-    with pytest.raises(typer.Exit) as missing:
+    with pytest.raises(SystemExit) as missing:
         identity.find_identity_path(None, "vault_three")
-    assert missing.value.exit_code == 1
+    assert missing.value.code == 1
     monkeypatch.setenv("KEYLEDGER_IDENTITY", str(two))
     assert identity.find_identity_path(None, None) == two
     assert identity.find_identity_path(one, None) == one  # an explicit option wins
