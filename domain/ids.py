@@ -25,6 +25,7 @@ USER = "usr_"
 ROTATION = "rot_"
 WEBHOOK = "wh_"
 SHARE = "shr_"
+ENROLLMENT = "enr_"
 
 _KINDS = {
     VAULT: "Vault",
@@ -34,6 +35,7 @@ _KINDS = {
     ROTATION: "Rotation",
     WEBHOOK: "Webhook",
     SHARE: "Share",
+    ENROLLMENT: "Enrollment token",
 }
 _PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 

@@ -19,6 +19,7 @@ from application.alerts import Alerts
 from application.auditcheck import AuditVerifier
 from application.canaries import Canaries, Tripwire
 from application.checkpoints import Checkpoints
+from application.enrollments import Enrollments
 from application.failures import AuthFailures
 from application.freezes import ProjectFreezes
 from application.ledger import Ledger
@@ -31,6 +32,7 @@ from application.rotations import Rotations
 from application.shares import ShareDesk
 from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
+from application.tempmachines import TempMachines
 from application.throttle import Backoff, LoginThrottle
 from application.webhooks import Webhooks
 from infrastructure.accessstore.store import SqlAccessStore, sqlite_engine
@@ -107,6 +109,8 @@ class Services:
     alerts: Alerts
     outreach: OutreachJobs
     shares: ShareDesk
+    enrollments: Enrollments
+    temp_machines: TempMachines
 
     def close(self) -> None:
         self.jobs.close()
@@ -286,6 +290,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
     jobs.also.append(outreach_actors.tick)
     shares = build_shares(settings, ledger, projector, clock)
     jobs.also.append(shares.expire_due)  # each tick (1 s): a lapsed share goes within seconds
+    machines = MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures)
+    temp_machines = TempMachines(ledger, clock, read_models, machines.machine)
+    jobs.also.append(temp_machines.expire_due)  # each tick (1 s): expired machines disabled
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
     return Services(
@@ -297,7 +304,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         read_models=read_models,
         setup_code=setup_code,
         clock=clock,
-        machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
+        machines=machines,
         gate=gate,
         reads=MachineReads(ledger, gate, read_models, access, tripwire),
         canaries=Canaries(ledger, read_models, SqlSecretReads(access.engine)),
@@ -321,6 +328,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         alerts=alerts,
         outreach=outreach_actors,
         shares=shares,
+        enrollments=Enrollments(ledger, clock, failures),
+        temp_machines=temp_machines,
     )
 
 

@@ -33,6 +33,7 @@ from interfaces.http.auditstream import AuditStreamController, StreamHub
 from interfaces.http.canaries import CanaryController
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.enroll import EnrollController
+from interfaces.http.enrollments_admin import EnrollmentAdminController
 from interfaces.http.hotpath import FastSecretRead
 from interfaces.http.machine import MachineController
 from interfaces.http.machines_admin import MachineAdminController
@@ -195,6 +196,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             CanaryController,
             MachineAdminController,
             EnrollController,
+            EnrollmentAdminController,
             MachineController,
             AgentController,
             RotationAdminController,
