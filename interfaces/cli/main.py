@@ -15,6 +15,7 @@ from interfaces.cli import (
     auditquery,
     audittail,
     canaries,
+    enrollment,
     host,
     local,
     machines,
@@ -23,6 +24,7 @@ from interfaces.cli import (
     rotation,
     secrets,
     shares,
+    tempmachines,
     webhooks,
 )
 from interfaces.cli import (
@@ -49,6 +51,8 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(shares.app, name="share")
+app.add_typer(enrollment.app, name="enrollment")
+_ = tempmachines  # its commands join `keyledger machine`
 operator.register(app)
 local.register(app)
 audit_cli.register(audit)
