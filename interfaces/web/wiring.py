@@ -16,6 +16,7 @@ from litestar.template.config import TemplateConfig
 from interfaces.http.deps import AnyRequest
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
+from interfaces.web.enrollment_pages import EnrollmentPages
 from interfaces.web.managed_pages import ManagedPages
 from interfaces.web.outreach_pages import OutreachPages
 from interfaces.web.pages import DashboardController
@@ -64,6 +65,7 @@ def web_router() -> Router:
             OutreachPages,
             SharePage,
             SharesPages,
+            EnrollmentPages,
             static,
         ],
         after_request=add_security_headers,
