@@ -18,8 +18,10 @@ from eventsourcing.domain import AggregateCreated
 from eventsourcing.persistence import StoredEvent, TranscodingNotRegisteredError
 from eventsourcing.utils import resolve_topic
 
+import domain.enrollment
 import domain.machine
 import domain.share
+import domain.temptokens
 import domain.tokens
 import domain.vault
 from application.ledger import Ledger
@@ -29,7 +31,14 @@ from domain.values import CanaryOptions, Charset, SealedValue, SecretType, Secre
 from infrastructure.eventstore.decoding import EventDecoder
 
 # The aggregates whose events are looked up by topic (importing them registers the topics).
-AGGREGATE_MODULES = (domain.machine, domain.share, domain.tokens, domain.vault)
+AGGREGATE_MODULES = (
+    domain.enrollment,
+    domain.machine,
+    domain.share,
+    domain.temptokens,
+    domain.tokens,
+    domain.vault,
+)
 
 SEALED = SealedValue(bytes(range(256)), b"\x00\xff" * 6, "dek_0123456789", 2)
 VERSION = SecretVersion(3, SEALED, 1_764_000_000_123, rolled_back_from=2, field_names=("u", "p"))
@@ -52,6 +61,7 @@ FULL: dict[str, Any] = {
     "PendingRotation": PendingRotation("rot_x", VERSION, 1_764_000_000_555, "scheduled"),
     "str | None": "optional",
     "CanaryOptions | None": CanaryOptions(armed=False, freeze_project=False, freeze_related=True),
+    "list[str]": ["proj_aaaaaaaaaa", "10.0.0.0/8"],
 }
 # The same with every optional value absent and the other values' simplest forms.
 SPARSE: dict[str, Any] = FULL | {
@@ -66,6 +76,7 @@ SPARSE: dict[str, Any] = FULL | {
     "ManagedSpec | None": None,
     "str | None": None,
     "CanaryOptions | None": None,
+    "list[str]": [],
 }
 
 
