@@ -158,6 +158,7 @@ class Enrollments:
         hostname = hostname.strip()[:HOSTNAME_MAX] or "unknown"
         if any(ord(c) < 32 for c in hostname):
             raise InvalidInput("hostname must be printable")
+        enrollment_id = "malformed token"
         try:
             enrollment_id = token_enrollment_id(token)
             for _ in range(RETRIES):
@@ -168,7 +169,7 @@ class Enrollments:
                         raise
             raise Conflict("Too many enrollments at once; try again")
         except (AuthenticationFailed, Forbidden, Conflict) as refused:
-            self.failures.record(ip, f"enrollment refused: {refused}"[:300])
+            self.failures.record(ip, f"enrollment {enrollment_id} refused: {refused}"[:300])
             raise
 
     def _redeem(

@@ -82,6 +82,8 @@ def test_revoked_exhausted_and_mismatched_tokens_create_nothing(op: Operator) ->
     machines = op.get("/v1/admin/machines")["machines"]
     assert len(machines) == 1  # nothing created by any refusal
     assert op.get(f"/v1/admin/enrollments/{created['id']}")["status"] == "revoked"
+    refusals = [str(e["detail"]) for e in audit_actions(op) if e["action"] == "auth_failure"]
+    assert any(f"enrollment {created['id']} refused" in d for d in refusals), refusals
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
