@@ -164,12 +164,29 @@ class MachineGate:
             if not written:
                 self.refuse_replay(request.source_ip, machine.machine_id)
             raise Forbidden(f"Machine is {state}")
+        guarded = machine.refusal(request.source_ip, self.clock.now_ms())
+        if guarded is not None:  # expiry and guardrails: from the cached aggregate
+            self._settle(assumed, head)
+            self._refuse_guarded(request, machine, guarded, nonce_key if defer_nonce else None)
         caller = Caller(
             machine, request.source_ip, nonce_key if defer_nonce else None, head, assumed
         )
         if self.keys.is_sealed:
             self._refuse_sealed(caller, request)
         return caller
+
+    def _refuse_guarded(
+        self, request: SignedRequest, machine: Machine, why: tuple[str, bool], key: str | None
+    ) -> None:
+        reason, expired = why
+        stamp = AuditStamp(
+            ActorKind.MACHINE, request.source_ip, machine_id=machine.machine_id, detail=reason
+        )
+        if not self.records.write("auth_failure", stamp, key=key):
+            self.refuse_replay(request.source_ip, machine.machine_id)
+        if expired:
+            raise AuthenticationFailed("Machine has expired")
+        raise Forbidden(f"Access denied: {reason}")
 
     def _refuse_sealed(self, caller: Caller, request: SignedRequest) -> None:
         detail = f"server is sealed ({request.method} {request.path[:80]})"

@@ -17,6 +17,7 @@ from application.agentbinding import released
 from application.failures import AuthFailures
 from application.ledger import Ledger
 from application.ports import Clock, SignatureVerifier
+from application.tempmachines import load_token
 from domain import ids
 from domain.audit import ActorKind, AuditStamp
 from domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
@@ -24,7 +25,8 @@ from domain.machine import Machine, MachineStatus, validate_machine_name, valida
 from domain.project import Project
 from domain.rotation import RotationSchedule
 from domain.secret import Secret
-from domain.tokens import BOOTSTRAP_TTL_MS, BootstrapToken, token_aggregate_id, token_digest
+from domain.temptokens import TempToken
+from domain.tokens import BOOTSTRAP_TTL_MS, BootstrapToken, token_digest
 from domain.vault import Vault
 
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{48}$")
@@ -125,12 +127,7 @@ class MachineRegistry:
         try:
             if not TOKEN_PATTERN.fullmatch(token):
                 raise AuthenticationFailed("Bootstrap token is invalid, expired or already used")
-            try:
-                bootstrap: BootstrapToken = self.ledger.repository.get(token_aggregate_id(token))
-            except AggregateNotFoundError:
-                raise AuthenticationFailed(
-                    "Bootstrap token is invalid, expired or already used"
-                ) from None
+            bootstrap = load_token(self.ledger, token)  # a bootstrap or temp-machine token
             machine_id = str(uuid.uuid4())
             bootstrap.redeem(machine_id, self.clock.now_ms(), stamp)
         except AuthenticationFailed:
@@ -161,6 +158,11 @@ class MachineRegistry:
                 detail=f"registered {machine_name} from host {hostname}",
             ),
         )
+        if isinstance(bootstrap, TempToken):  # the script acts: actorKind machine
+            limit = bootstrap.limits(self.clock.now_ms())
+            machine.make_temporary(
+                *limit, AuditStamp(ActorKind.MACHINE, source_ip, machine_id=machine_id)
+            )
         self.ledger.save_or_conflict(bootstrap, machine, *retired)
         return machine, vault
 

@@ -156,6 +156,8 @@ def _machine_registered(e: Any, view: LedgerView) -> None:
             "enabled": 1,
             "created_ms": _ms(e),
             "updated_ms": _ms(e),
+            "kind": "standard",
+            "expires_ms": None,
         }
     )
 
@@ -250,6 +252,16 @@ HANDLERS: dict[str, Handler] = {
     "keyledger.machine.Enabled": _machine(enabled=1),
     "keyledger.machine.Renamed": _machine(name=lambda e: e.name),
     "keyledger.machine.Revoked": _machine(status="revoked", enabled=0),
+    "keyledger.machine.Enrolled": _machine(
+        status="approved", kind="ephemeral", expires_ms=lambda e: e.expires_ms
+    ),
+    "keyledger.machine.TempCreated": _machine(kind="temporary", expires_ms=lambda e: e.expires_ms),
+    "keyledger.machine.Extended": lambda e, view: view.change_machine(
+        str(e.originator_id),
+        {"expires_ms": e.until_ms, "updated_ms": _ms(e), **({"enabled": 1} if e.reenable else {})},
+    ),
+    "keyledger.machine.ExtensionReverted": _machine(expires_ms=lambda e: e.expires_ms),
+    "keyledger.machine.Expired": _machine(enabled=0),
     "keyledger.project.MachineAdded": _membership(True),
     "keyledger.project.MachineRemoved": _membership(False),
     "keyledger.secret.Granted": _grant(True),

@@ -162,6 +162,13 @@ class MachineReads:
             return Decision(
                 records.entry("auth_failure", stamp, key=key), Forbidden(f"Machine is {state}")
             )
+        guarded = machine.refusal(caller.source_ip, self.gate.clock.now_ms())
+        if guarded is not None:
+            entry = records.entry("auth_failure", caller.stamp(guarded[0]), key=key)
+            refused: Exception = AuthenticationFailed("Machine has expired")
+            if not guarded[1]:
+                refused = Forbidden(f"Access denied: {guarded[0]}")
+            return Decision(entry, refused)
         if self.gate.keys.is_sealed:
             stamp = caller.stamp("server is sealed (GET /v1/secret)")
             return Decision(records.entry("secret_read_denied", stamp, key=key), Sealed())

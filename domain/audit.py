@@ -30,6 +30,11 @@ class AuditStamp:
     def system(cls, detail: str = "") -> AuditStamp:
         return cls(actor_kind=ActorKind.SYSTEM, source_ip="system", detail=detail)
 
+    def with_machine(self, machine_id: str) -> AuditStamp:
+        return AuditStamp(
+            self.actor_kind, self.source_ip, self.user_id, machine_id, self.ai_agent_id, self.detail
+        )
+
     def with_detail(self, detail: str) -> AuditStamp:
         return AuditStamp(
             actor_kind=self.actor_kind,
@@ -91,6 +96,18 @@ TOPIC_ACTIONS: dict[str, str | None] = {
     "keyledger.machine.Enabled": "machine_enable",
     "keyledger.machine.Renamed": "machine_rename",
     "keyledger.machine.Revoked": "machine_revoke",
+    "keyledger.machine.Enrolled": "machine_enroll",
+    "keyledger.machine.TempCreated": "temp_machine_create",
+    "keyledger.machine.Extended": "machine_extend",
+    "keyledger.machine.ExtensionReverted": "machine_extend_revert",
+    "keyledger.machine.Expired": "machine_expire",
+    "keyledger.enrollment.Created": "enrollment_token_create",
+    "keyledger.enrollment.Used": None,  # the machine's `machine_enroll` names the token
+    "keyledger.enrollment.Revoked": "enrollment_token_revoke",
+    "keyledger.enrollment.BookOpened": None,
+    "keyledger.enrollment.Listed": None,
+    "keyledger.temptoken.Created": "temp_token_create",
+    "keyledger.temptoken.Redeemed": None,
     "keyledger.rotation.Created": "rotation_schedule_create",
     "keyledger.rotation.PolicyUpdated": "rotation_schedule_update",
     "keyledger.rotation.Paused": "rotation_schedule_pause",

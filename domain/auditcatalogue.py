@@ -60,7 +60,7 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     # Projects
     ("project_create", INFO, "Projects", _U),
     ("project_update", LOW, "Projects", _U),
-    ("project_machine_add", MED, "Projects", _U),
+    ("project_machine_add", MED, "Projects", (ActorKind.USER, ActorKind.EXTERNAL)),
     ("project_machine_remove", MED, "Projects", _U),
     ("project_delete", HIGH, "Projects", _U),
     ("project_restore", HIGH, "Projects", _U),
@@ -80,7 +80,7 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("secret_read", INFO, "Secrets", _MA),
     ("secret_read_denied", MED, "Secrets", _MA),
     ("trash_purge_expired", MED, "Secrets", _S),
-    ("permission_grant", MED, "Secrets", _U),
+    ("permission_grant", MED, "Secrets", (ActorKind.USER, ActorKind.EXTERNAL)),
     ("permission_revoke", MED, "Secrets", _U),
     # Canaries: tripwire secrets. A trip is recorded per read, with machine and IP.
     ("canary_triggered", Severity.CRITICAL, "Secrets", _MA),
@@ -114,6 +114,15 @@ _ROWS: tuple[tuple[str, Severity, str, tuple[ActorKind, ...]], ...] = (
     ("machine_rename", LOW, "Machines", _U),
     ("machine_revoke", HIGH, "Machines", _U),
     ("bootstrap_token_create", MED, "Machines", _U),
+    # Ephemeral (enrollment) and temporary machines: lifetimes, extensions, the sweep.
+    ("enrollment_token_create", MED, "Machines", _U),
+    ("enrollment_token_revoke", MED, "Machines", _U),
+    ("machine_enroll", MED, "Machines", (ActorKind.EXTERNAL,)),
+    ("temp_token_create", MED, "Machines", _U),
+    ("temp_machine_create", MED, "Machines", (ActorKind.MACHINE,)),
+    ("machine_extend", MED, "Machines", _U),
+    ("machine_extend_revert", MED, "Machines", _U),
+    ("machine_expire", LOW, "Machines", _S),
     # Rotation: schedules, their runs, and the agents that carry them out.
     ("rotation_schedule_create", MED, "Rotation", _U),
     ("rotation_schedule_update", LOW, "Rotation", _U),

@@ -27,6 +27,7 @@ WEBHOOK = "wh_"
 SHARE = "shr_"
 POLICY = "pol_"
 DOCKER_BUNDLE = "dkb_"
+ENROLLMENT = "enr_"
 
 _KINDS = {
     VAULT: "Vault",
@@ -38,6 +39,7 @@ _KINDS = {
     SHARE: "Share",
     POLICY: "Policy",
     DOCKER_BUNDLE: "Docker bundle",
+    ENROLLMENT: "Enrollment token",
 }
 _PATTERNS = {prefix: re.compile(rf"^{prefix}[a-z0-9]{{10}}$") for prefix in _KINDS}
 

@@ -146,6 +146,8 @@ machines = Table(
     Column("enabled", Integer, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, default="standard"),  # ephemeral, temporary
+    Column("expires_ms", BigInteger, nullable=True, index=True),
 )
 
 memberships = Table(
@@ -226,7 +228,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Bump when a read-model table changes shape: on start the read models are dropped
 # and replayed from the event store (they hold nothing the events do not).
-READ_MODEL_VERSION = "9"  # 8: rm_projects.deleted_ms; 9: rm_secrets by (project, name)
+READ_MODEL_VERSION = "10"  # 9: rm_secrets by (project, name); 10: machine kind, expiry
 
 meta = Table(
     "kl_meta",

@@ -22,6 +22,7 @@ from application.auditcheck import AuditVerifier
 from application.canaries import Canaries, Tripwire
 from application.checkpoints import Checkpoints
 from application.dockerbundles import DockerBundles
+from application.enrollments import Enrollments
 from application.failures import AuthFailures
 from application.freezes import ProjectFreezes
 from application.ledger import Ledger
@@ -37,6 +38,7 @@ from application.rotations import Rotations
 from application.shares import ShareDesk
 from application.statecheckpoints import Checkpoints as StateCheckpoints
 from application.syncplane import SyncPlane
+from application.tempmachines import TempMachines
 from application.throttle import Backoff, LoginThrottle
 from application.webhooks import Webhooks
 from domain.audit import AuditStamp
@@ -119,6 +121,8 @@ class Services:
     outreach: OutreachJobs
     shares: ShareDesk
     docker: DockerBundles
+    enrollments: Enrollments
+    temp_machines: TempMachines
 
     def close(self) -> None:
         self.jobs.close()
@@ -319,6 +323,9 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         ledger, Ed25519KeyMaker(), SqlShareIndex(projector.engine, bundle_index), clock, failures
     )
     jobs.also.append(docker.expire_due)  # an unused bundle's key is destroyed at 15 min
+    machines = MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures)
+    temp_machines = TempMachines(ledger, clock, read_models, machines.machine)
+    jobs.also.append(temp_machines.expire_due)  # each tick (1 s): expired machines disabled
     freezes = ProjectFreezes(ledger)
     tripwire = Tripwire(ledger, freezes, records, read_models)
     policies = Policies(ledger, clock)
@@ -331,7 +338,7 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         read_models=read_models,
         setup_code=setup_code,
         clock=clock,
-        machines=MachineRegistry(ledger, clock, read_models, NaclVerifier(), failures),
+        machines=machines,
         gate=gate,
         reads=MachineReads(
             ledger,
@@ -365,6 +372,8 @@ def build(settings: Settings, *, load_key: bool = True) -> Services:
         outreach=outreach_actors,
         shares=shares,
         docker=docker,
+        enrollments=Enrollments(ledger, clock, failures),
+        temp_machines=temp_machines,
     )
 
 

@@ -273,6 +273,18 @@ class ReadModels(SecretListing):
                 "grantCount": r["grant_count"],
                 "createdAt": r["created_ms"],
                 "updatedAt": r["updated_ms"],
+                "kind": r["kind"],
+                "expiresAt": r["expires_ms"],
             }
             for r in rows
         ]
+
+    def expired_machines(self, now_ms: int) -> list[str]:
+        """Approved, enabled machines at or past their expiry: the sweep's worklist."""
+        query = select(machines.c.machine_id).where(
+            machines.c.expires_ms <= now_ms,
+            machines.c.enabled == 1,
+            machines.c.status == "approved",
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]

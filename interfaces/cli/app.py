@@ -14,6 +14,7 @@ from interfaces.cli import (
     cachecli,
     canaries,
     docker,
+    enrollment,
     host,
     local,
     machines,
@@ -23,6 +24,7 @@ from interfaces.cli import (
     rotation,
     secrets,
     shares,
+    tempmachines,
     webhooks,
 )
 from interfaces.cli import (
@@ -51,6 +53,8 @@ app.add_typer(webhooks.app, name="webhook")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(shares.app, name="share")
 app.add_typer(docker.app, name="docker")
+app.add_typer(enrollment.app, name="enrollment")
+_ = tempmachines  # its commands join `keyledger machine`
 operator.register(app)
 cachecli.register(app)
 local.register(app)

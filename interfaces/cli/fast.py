@@ -43,6 +43,7 @@ COMMANDS = (
     ("cache", "The offline cache: `get` answers from it when the server is unreachable."),
     ("machine", "Bootstrap, approve and manage machines (workload identities)."),
     ("docker", "Docker: pre-provisioned machine identities."),
+    ("enrollment", "Enrollment tokens: CI jobs and containers enroll, approved at once."),
     ("ipallowlist", "The vault IP allowlist for machine requests."),
 )
 

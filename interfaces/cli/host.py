@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.markup import escape
 
 from interfaces.cli import hostcmds
+from interfaces.cli.enrolling import EnrollmentTokenOpt, EnrollVaultOpt, enroll_host
 from interfaces.cli.identity import (
     IdentityError,
     machine_client,
@@ -28,7 +29,7 @@ from interfaces.cli.identity import (
     write_identity,
 )
 from interfaces.cli.options import IdentityOpt, Json, VaultOpt
-from interfaces.cli.output import emit_json, fail, table
+from interfaces.cli.output import emit_json, fail, table, usage
 from interfaces.cli.plain import tell
 from interfaces.cli.wire import ask
 
@@ -80,22 +81,32 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def connect(
-        token: Annotated[
-            str, typer.Option("--token", help="The bootstrap token.", show_default=False)
-        ],
         server: Annotated[
             str,
             typer.Option(
                 "--server", envvar="KEYLEDGER_SERVER", help="Server URL.", show_default=False
             ),
         ],
+        token: Annotated[
+            str | None, typer.Option("--token", help="The bootstrap token.", show_default=False)
+        ] = None,
         name: Annotated[
             str | None, typer.Option("--name", help="A name for this machine.", show_default=False)
         ] = None,
         json_out: Json = False,
+        enrollment_token: EnrollmentTokenOpt = None,
+        vault: EnrollVaultOpt = None,
     ) -> None:
-        """Register this machine with a bootstrap token; it then awaits the owner's approval."""
+        """Register this machine with a bootstrap token; it then awaits the owner's approval.
+
+        With --enrollment-token (and --vault) it enrolls instead: approved at once, with
+        the token's projects and grants, for the token's machine lifetime."""
         server = server.rstrip("/")
+        if enrollment_token:
+            enroll_host(server, enrollment_token, vault, name, json_out)
+            return
+        if not token:
+            usage("Give --token (bootstrap) or --enrollment-token with --vault")
         try:
             vaults = prepare_home()
         except OSError as exc:

@@ -140,6 +140,7 @@ def show(machine_id: MachineId, server: Server = None, json_out: Json = False) -
         ("names", " → ".join(clean(n) for n in m["nameHistory"])),
         ("projects", ", ".join(m["projects"]) or "-"),
         ("grants", ", ".join(m["grants"]) or "-"),
+        ("kind", m["kind"] + (f", expires {when(m['expiresAt'])} UTC" if m["expiresAt"] else "")),
     ):
         tell(f"{label:>9}: {value}")
 

@@ -34,6 +34,7 @@ from interfaces.http.canaries import CanaryController
 from interfaces.http.deps import refuse_rewritten_peer
 from interfaces.http.docker import DockerAdminController, DockerBundleController
 from interfaces.http.enroll import EnrollController
+from interfaces.http.enrollments_admin import EnrollmentAdminController
 from interfaces.http.hotpath import FastSecretRead
 from interfaces.http.k8s import KubernetesController
 from interfaces.http.machine import MachineController
@@ -202,6 +203,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             KubernetesController,
             DockerAdminController,
             DockerBundleController,
+            EnrollmentAdminController,
             MachineController,
             AgentController,
             RotationAdminController,

@@ -25,6 +25,15 @@ class RegisterBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     replaces_signature: str | None = None  # old key over "keyledger-replace:{token}:{publicKey}"
 
 
+class EnrollBody(msgspec.Struct, rename="camel"):
+    """What the official SDK's `bootstrap_in_memory` posts (unknown fields ignored)."""
+
+    token: str
+    public_key: str
+    hostname: str = ""
+    name: str | None = None
+
+
 # A Host header is a host name or IP literal and an optional port, nothing else.
 HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
 TOKEN = re.compile(r"[0-9a-f]{48}")
@@ -96,3 +105,33 @@ class EnrollController(Controller):
             "status": machine.status.value,
             "replaced": data.replaces if data.replaces else None,
         }
+
+    @post("/v1/{vault_id:str}/enroll/register", sync_to_thread=True, status_code=201)
+    def enroll(
+        self, vault_id: str, data: EnrollBody, request: AnyRequest, services: Services
+    ) -> dict[str, Any]:
+        """Redeem an enrollment token: an approved machine with the token's scope."""
+        url = api_url(request, services)
+        ip = _check_allowlist(request, services)
+        machine = services.enrollments.register(
+            vault_id, data.token, data.public_key, data.hostname, data.name, ip
+        )
+        services.projector.catch_up()
+        return {
+            "machineId": machine.machine_id,
+            "machineName": machine.name,
+            "vaultId": vault_id,
+            "expiresAt": machine.expires_ms,
+            "apiUrl": url,
+        }
+
+    @get("/v1/{vault_id:str}/temp-bootstrap/{token:str}", sync_to_thread=True)
+    def temp_script(
+        self, vault_id: str, token: str, request: AnyRequest, services: Services
+    ) -> Response[str]:
+        """`curl -sSL …/v1/<vaultId>/temp-bootstrap/<token> | sh` — a temporary machine."""
+        vault = services.ledger.vault()
+        if vault is None or vault.vault_id != vault_id or not TOKEN.fullmatch(token):
+            raise NotFound("Unknown temporary bootstrap token")
+        script = bootstrap_script(api_url(request, services), token)
+        return Response(script, media_type="text/x-shellscript")

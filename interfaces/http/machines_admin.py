@@ -32,7 +32,7 @@ def connect_commands(url: str, token: str) -> dict[str, str]:
     }
 
 
-def _machine(machine: Machine) -> dict[str, Any]:
+def machine_view(machine: Machine) -> dict[str, Any]:
     return {
         "id": machine.machine_id,
         "name": machine.name,
@@ -40,6 +40,19 @@ def _machine(machine: Machine) -> dict[str, Any]:
         "status": machine.status.value,
         "enabled": machine.enabled,
         "nameHistory": list(machine.name_history),
+        "kind": "temporary"
+        if machine.temporary
+        else "ephemeral"
+        if machine.enrollment_id
+        else "standard",
+        "expiresAt": machine.expires_ms,
+        "enrollmentId": machine.enrollment_id,
+        "guardrails": {
+            "sourceCidrs": list(machine.guard_cidrs),
+            "hours": machine.guard_hours,
+            "tz": machine.guard_tz,
+        },
+        "extensions": [dict(e) for e in machine.extensions],
     }
 
 
@@ -86,7 +99,7 @@ class MachineAdminController(Controller):
         services.projector.catch_up()
         machine = services.machines.machine(machine_id)
         return {
-            **_machine(machine),
+            **machine_view(machine),
             "projects": services.read_models.machine_projects(machine.machine_id),
             "grants": services.read_models.machine_grants(machine.machine_id),
         }
@@ -94,7 +107,7 @@ class MachineAdminController(Controller):
     def _act(self, services: Services, verb: str, machine_id: str, stamp: AuditStamp) -> Any:
         machine = getattr(services.machines, verb)(machine_id, stamp)
         services.projector.catch_up()
-        return _machine(machine)
+        return machine_view(machine)
 
     @post("/machines/{machine_id:str}/approve", sync_to_thread=True, status_code=200)
     def approve(self, machine_id: str, services: Services, stamp: AuditStamp) -> dict[str, Any]:
@@ -118,7 +131,7 @@ class MachineAdminController(Controller):
     ) -> dict[str, Any]:
         machine = services.machines.rename(machine_id, data.name, stamp)
         services.projector.catch_up()
-        return _machine(machine)
+        return machine_view(machine)
 
     @post("/machines/{machine_id:str}/revoke", sync_to_thread=True, status_code=200)
     def revoke(

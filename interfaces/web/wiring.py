@@ -18,6 +18,7 @@ from interfaces.web.allowlist_pages import AllowlistActions
 from interfaces.web.audit_pages import AuditPagesController, CanaryPagesController
 from interfaces.web.auth import LoginController
 from interfaces.web.docker_pages import DockerPages
+from interfaces.web.enrollment_pages import EnrollmentPages
 from interfaces.web.evidence_pages import EvidencePagesController
 from interfaces.web.managed_pages import ManagedPages
 from interfaces.web.outreach_pages import OutreachPages
@@ -70,6 +71,7 @@ def web_router() -> Router:
             AllowlistActions,
             EvidencePagesController,
             DockerPages,
+            EnrollmentPages,
             static,
         ],
         after_request=add_security_headers,

@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate
 from application.projection import HANDLERS
 from domain.audit import ACTIONS, RECORD_SEVERITY, ActorKind, AuditStamp, Severity, action_for
 from domain.bundle import DockerBundle
+from domain.enrollment import EnrollmentBook, EnrollmentToken
 from domain.machine import Machine
 from domain.names import SecretNameClaim
 from domain.policy import AccessPolicy
@@ -16,6 +17,7 @@ from domain.records import AuditRecord
 from domain.rotation import RotationSchedule
 from domain.secret import Secret
 from domain.share import Share
+from domain.temptokens import TempToken
 from domain.tokens import BootstrapToken
 from domain.vault import Vault
 
@@ -27,6 +29,9 @@ AGGREGATES = (
     AuditRecord,
     Machine,
     BootstrapToken,
+    TempToken,
+    EnrollmentToken,
+    EnrollmentBook,
     RotationSchedule,
     Share,
     AccessPolicy,
@@ -96,6 +101,10 @@ def test_action_names_and_severities_are_valid() -> None:
             bookkeeping = (
                 "keyledger.name.",
                 "keyledger.token.Redeemed",
+                "keyledger.temptoken.Redeemed",
+                "keyledger.enrollment.Used",  # the machine's machine_enroll names the token
+                "keyledger.enrollment.BookOpened",
+                "keyledger.enrollment.Listed",
                 "keyledger.rotation.Advanced",
                 "keyledger.policy.Secret",  # the secret's own event is the audit
                 "keyledger.project.Policy",

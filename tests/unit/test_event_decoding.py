@@ -19,9 +19,11 @@ from eventsourcing.persistence import StoredEvent, TranscodingNotRegisteredError
 from eventsourcing.utils import resolve_topic
 
 import domain.bundle
+import domain.enrollment
 import domain.machine
 import domain.policy
 import domain.share
+import domain.temptokens
 import domain.tokens
 import domain.vault
 from application.ledger import Ledger
@@ -34,9 +36,11 @@ from infrastructure.eventstore.decoding import EventDecoder
 # The aggregates whose events are looked up by topic (importing them registers the topics).
 AGGREGATE_MODULES = (
     domain.bundle,
+    domain.enrollment,
     domain.machine,
     domain.policy,
     domain.share,
+    domain.temptokens,
     domain.tokens,
     domain.vault,
 )
@@ -68,6 +72,7 @@ FULL: dict[str, Any] = {
         time_window_days=("mon", "sun"),
         ttl_expires_at=1_764_000_000_999,
     ).as_dict(),
+    "list[str]": ["proj_aaaaaaaaaa", "10.0.0.0/8"],
 }
 # The same with every optional value absent and the other values' simplest forms.
 SPARSE: dict[str, Any] = FULL | {
@@ -83,6 +88,7 @@ SPARSE: dict[str, Any] = FULL | {
     "str | None": None,
     "CanaryOptions | None": None,
     "dict[str, Any]": PolicyRules().as_dict(),
+    "list[str]": [],
 }
 
 
