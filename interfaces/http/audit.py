@@ -69,7 +69,9 @@ def csv_response(services: Services, query: AuditQuery) -> Response[str]:
         "X-Keyledger-Truncated": "true" if truncated else "false",
         "Content-Disposition": 'attachment; filename="keyledger-audit.csv"',
     }
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    # Litestar appends "; charset=utf-8" to a text/* media type itself (given here too,
+    # the header carried it twice).
+    return Response(out.getvalue(), media_type="text/csv", headers=headers)
 
 
 class AuditController(Controller):

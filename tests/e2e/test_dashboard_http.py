@@ -33,14 +33,28 @@ def vault(
 
 
 def pages(v: Seeded) -> list[str]:
-    """Every dashboard page of this slice, for each project and the login form."""
+    """Every dashboard page an operator can open (each secret's page and the trash
+    included), for a seeded vault; the login form is added where it is wanted."""
     return [
         "/",
         "/projects",
         f"/projects/{v.payments}",
         f"/projects/{v.frozen}",
+        f"/projects/{v.payments}/secrets/{v.stripe}",
+        f"/projects/{v.payments}/secrets/{v.database}",
+        f"/projects/{v.payments}/trash",
         "/machines",
+        f"/machines/{v.approved}/revoke",
         "/managed",
+        "/audit",
+        "/audit/query.csv",
+        "/audit/live",
+        "/audit/verify",
+        "/audit/history",
+        f"/audit/who-read?secret={v.stripe}",
+        "/audit/checkpoints",
+        "/enrollment",
+        "/shares",
         "/alerts",
         "/canaries",
     ]
@@ -119,7 +133,8 @@ def test_security_headers_and_no_inline_code(vault: Seeded) -> None:
         responses.append(anonymous.get("/login"))
     for response in responses:
         assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/html")
+        kind = "text/csv" if response.url.path.endswith(".csv") else "text/html"
+        assert response.headers["content-type"] == f"{kind}; charset=utf-8"
         csp = response.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
         assert "script-src 'self'" in csp and "style-src 'self'" in csp
