@@ -134,6 +134,7 @@ class PolicyPages(Controller):
             project=project,
             policy={"id": policy.policy_id, "name": policy.name, "words": in_words(policy.rules)},
             result=result,
+            machine_names={m["id"]: m["name"] for m in services.read_models.machines()},
         )
 
     @post("/bind", sync_to_thread=True)

@@ -197,7 +197,10 @@ def test_the_dry_run_shows_allowed_and_blocked_per_machine_and_day(
     page = client.get(f"/projects/{vault.payments}/policies/{policy}/dry-run", params={"days": 7})
     assert page.status_code == 200
     assert "<strong>2</strong> reads" in page.text and "2 blocked" in page.text
-    assert reader.machine_id in page.text and "ip_allowlist (2)" in page.text
+    assert (
+        f"dry-reader <code>{reader.machine_id}</code>" in page.text
+        and "ip allowlist (2)" in page.text
+    )
     no_value_in(page.text)
     bad = client.get(f"/projects/{vault.payments}/policies/{policy}/dry-run?days=500")
     assert bad.status_code == 400 and "days must be a whole number" in bad.text
