@@ -126,6 +126,10 @@ class SecretPages(Controller):
             grantable=grantable,
             rotation=None if in_trash else rotation_of(services, secret_id),
             frozen=services.ledger.project(project_id).frozen,
+            policies=[
+                {"id": p.policy_id, "name": p.name} for p in services.policies.list(project_id)
+            ],
+            bound_policy=None if in_trash else services.ledger.secret(secret_id).policy_id,
         )
 
     @get("/trash", sync_to_thread=True)

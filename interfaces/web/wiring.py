@@ -23,6 +23,7 @@ from interfaces.web.evidence_pages import EvidencePagesController
 from interfaces.web.managed_pages import ManagedPages
 from interfaces.web.outreach_pages import OutreachPages
 from interfaces.web.pages import DashboardController
+from interfaces.web.policy_pages import PolicyPages
 from interfaces.web.secret_actions import SecretActions
 from interfaces.web.secret_pages import SecretPages
 from interfaces.web.session import LoginRequired, add_security_headers
@@ -72,6 +73,7 @@ def web_router() -> Router:
             EvidencePagesController,
             DockerPages,
             EnrollmentPages,
+            PolicyPages,
             static,
         ],
         after_request=add_security_headers,

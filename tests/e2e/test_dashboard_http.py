@@ -43,6 +43,7 @@ def pages(v: Seeded) -> list[str]:
         f"/projects/{v.payments}/secrets/{v.stripe}",
         f"/projects/{v.payments}/secrets/{v.database}",
         f"/projects/{v.payments}/trash",
+        f"/projects/{v.payments}/policies",
         "/machines",
         f"/machines/{v.approved}/revoke",
         "/managed",
